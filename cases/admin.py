@@ -1,0 +1,307 @@
+"""Admin for the case domain. Case state changes go through `cases.services` (actions); the
+case itself is read-only here, its timeline is its audit."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from simple_history.admin import SimpleHistoryAdmin
+
+from config.errors import ApplicationError
+
+from . import services
+from .admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
+from .models import (
+    Case,
+    CaseEvent,
+    Client,
+    Customer,
+    CustomerIdentity,
+    Interaction,
+    Queue,
+    SatisfactionSurvey,
+)
+from .normalization import IdentityValueError, normalize_identity
+
+
+def _run_service(modeladmin, request, queryset, label: str, call) -> None:
+    """Run `call(case)` for each selected object, reporting each refusal and the count done."""
+    done = 0
+    for obj in queryset:
+        try:
+            call(obj)
+            done += 1
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
+
+
+@admin.register(Client)
+class ClientAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    client_lookup = "pk"
+    list_display = ["name", "slug", "timezone", "default_region", "continuation_window_hours", "is_active"]
+    list_filter = ["is_active", "timezone"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["staff"]
+
+
+class IdentityInlineForm(forms.ModelForm):
+    class Meta:
+        model = CustomerIdentity
+        fields = ["kind", "value"]
+
+    def clean(self):
+        cleaned = super().clean()
+        customer = (
+            self.instance.customer if self.instance.customer_id else getattr(self, "parent_customer", None)
+        )
+        region = customer.client.default_region if customer is not None and customer.client_id else "US"
+        kind, value = cleaned.get("kind"), cleaned.get("value")
+        if kind and value:
+            try:
+                cleaned["value"] = normalize_identity(kind, value, default_region=region)
+            except IdentityValueError as exc:
+                self.add_error("value", str(exc))
+        return cleaned
+
+
+class IdentityInline(admin.TabularInline):
+    model = CustomerIdentity
+    form = IdentityInlineForm
+    extra = 1
+    fields = ["kind", "value", "created_at"]
+    readonly_fields = ["created_at"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.parent_customer = obj
+        return formset
+
+
+class MergeCustomersForm(forms.Form):
+    reason = forms.CharField(max_length=500)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    list_display = [
+        "__str__",
+        "client",
+        "segment",
+        "is_vip",
+        "language",
+        "case_count",
+        "merged_into",
+        "created_at",
+    ]
+    list_filter = [scoped_filter("client"), "segment", "is_vip", "language"]
+    search_fields = ["display_name", "identities__value", "public_id"]
+    list_select_related = ["client", "merged_into"]
+    autocomplete_fields = ["client"]
+    readonly_fields = ["public_id", "merged_into", "created_at", "updated_at"]
+    inlines = [IdentityInline]
+    date_hierarchy = "created_at"
+    actions = ["merge_selected"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(case_total=Count("cases"))
+
+    @admin.display(description="cases", ordering="case_total")
+    def case_count(self, obj):
+        return obj.case_total
+
+    def save_formset(self, request, form, formset, change):
+        for inline_form in formset.forms:
+            inline_form.instance.client_id = form.instance.client_id
+        super().save_formset(request, form, formset, change)
+
+    @admin.action(description="Merge the two selected customers (the older one survives)")
+    def merge_selected(self, request, queryset):
+        customers = list(queryset.order_by("created_at", "pk"))
+        if len(customers) != 2:
+            self.message_user(request, "Select exactly two customers to merge.", messages.ERROR)
+            return
+        survivor, merged = customers
+        try:
+            services.customers_merge(
+                survivor=survivor,
+                merged=merged,
+                actor=request.user,
+                reason=f"merged in admin by {request.user}",
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, f"{merged} was merged into {survivor}.", messages.SUCCESS)
+
+
+@admin.register(CustomerIdentity)
+class CustomerIdentityAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_display = ["kind", "value", "customer", "client", "created_at"]
+    list_filter = ["kind", scoped_filter("client")]
+    search_fields = ["value"]
+    list_select_related = ["customer", "client"]
+
+
+@admin.register(Queue)
+class QueueAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    list_display = ["name", "client", "slug", "channel_list", "default_tier", "is_active"]
+    list_filter = [scoped_filter("client"), "is_active", "default_tier"]
+    search_fields = ["name", "slug", "client__name"]
+    list_select_related = ["client"]
+    autocomplete_fields = ["client"]
+    filter_horizontal = ["agents", "supervisors"]
+
+    @admin.display(description="channels")
+    def channel_list(self, obj):
+        return ", ".join(obj.channels or [])
+
+
+class InteractionInline(admin.TabularInline):
+    model = Interaction
+    extra = 0
+    can_delete = False
+    fields = ["occurred_at", "channel", "direction", "author_kind", "author", "body", "delivery_status"]
+    readonly_fields = fields
+    ordering = ["occurred_at", "id"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+
+@admin.register(Case)
+class CaseAdmin(ClientScopedAdmin):
+    list_display = [
+        "subject",
+        "client",
+        "customer",
+        "queue",
+        "status",
+        "priority",
+        "current_channel",
+        "assignee",
+        "tier",
+        "opened_at",
+        "updated_at",
+    ]
+    list_filter = [
+        "status",
+        "priority",
+        "origin_channel",
+        "current_channel",
+        "tier",
+        scoped_filter("client"),
+        scoped_filter("queue"),
+    ]
+    search_fields = [
+        "subject",
+        "external_id",
+        "public_id",
+        "customer__display_name",
+        "customer__identities__value",
+    ]
+    list_select_related = ["client", "customer", "queue__client", "assignee"]
+    date_hierarchy = "opened_at"
+    readonly_fields = [
+        "public_id",
+        "client",
+        "customer",
+        "queue",
+        "subject",
+        "status",
+        "priority",
+        "origin_channel",
+        "current_channel",
+        "assignee",
+        "tier",
+        "sentiment",
+        "external_id",
+        "version",
+        "opened_at",
+        "first_responded_at",
+        "resolved_at",
+        "closed_at",
+        "reopen_count",
+        "first_contact_resolution",
+        "last_activity_at",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [InteractionInline]
+    actions = ["assign_to_me", "resolve_selected", "close_selected"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        _run_service(
+            self,
+            request,
+            queryset,
+            "Assigned",
+            lambda case: services.case_assign(case=case, assignee=request.user, actor=request.user),
+        )
+
+    @admin.action(description="Resolve", permissions=["change"])
+    def resolve_selected(self, request, queryset):
+        _run_service(
+            self,
+            request,
+            queryset,
+            "Resolved",
+            lambda case: services.case_resolve(case=case, actor=request.user, reason="resolved in admin"),
+        )
+
+    @admin.action(description="Close (resolved cases only)", permissions=["change"])
+    def close_selected(self, request, queryset):
+        _run_service(
+            self,
+            request,
+            queryset,
+            "Closed",
+            lambda case: services.case_close(case=case, actor=request.user, reason="closed in admin"),
+        )
+
+
+@admin.register(Interaction)
+class InteractionAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_display = ["occurred_at", "case", "channel", "direction", "author_kind", "source", "delivery_status"]
+    list_filter = ["channel", "direction", "author_kind", "delivery_status", scoped_filter("client")]
+    search_fields = ["external_id", "thread_key", "case__subject", "public_id"]
+    list_select_related = ["case", "client"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_display = ["occurred_at", "case", "kind", "actor", "actor_label", "before", "after", "reason"]
+    list_filter = ["kind", scoped_filter("client")]
+    search_fields = ["case__subject", "case__public_id", "reason"]
+    list_select_related = ["case", "actor"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(SatisfactionSurvey)
+class SatisfactionSurveyAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_display = ["answered_at", "case", "csat", "nps", "effort", "client"]
+    list_filter = [scoped_filter("client"), "csat"]
+    search_fields = ["case__subject", "comment"]
+    list_select_related = ["case", "client"]
+    date_hierarchy = "answered_at"

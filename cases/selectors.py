@@ -1,0 +1,70 @@
+"""Reads of the case domain, already scoped to the caller and prefetched."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+
+from .access import client_ids_for_user
+from .choices import UNRESOLVED_STATUSES
+from .models import Case, CaseEvent, Client, Customer, CustomerIdentity, Interaction
+
+
+def case_list(*, user) -> QuerySet[Case]:
+    """Cases of the clients `user` serves, with what a list shows."""
+    return Case.objects.filter(client_id__in=client_ids_for_user(user)).select_related(
+        "client", "customer", "queue", "assignee"
+    )
+
+
+def case_get(*, user, public_id) -> Case | None:
+    """One case by public id if `user` may see it, else None (no existence oracle)."""
+    return case_list(user=user).filter(public_id=public_id).first()
+
+
+def case_timeline(*, case: Case, limit: int | None = None) -> QuerySet[CaseEvent]:
+    """The case's timeline in order, with interactions and actors joined."""
+    events = (
+        CaseEvent.objects.filter(case=case)
+        .select_related("interaction", "actor")
+        .order_by("occurred_at", "id")
+    )
+    return events[:limit] if limit else events
+
+
+def customer_find(*, client: Client, kind: str, value: str) -> Customer | None:
+    """The customer owning an already-normalized identity in `client`, if any."""
+    identity = (
+        CustomerIdentity.objects.filter(client=client, kind=kind, value=value)
+        .select_related("customer")
+        .first()
+    )
+    return identity.customer if identity else None
+
+
+def case_find_by_thread(*, client: Client, thread_keys: list[str]) -> Case | None:
+    """The unresolved case holding an interaction with one of `thread_keys`, newest first."""
+    keys = [key for key in thread_keys if key]
+    if not keys:
+        return None
+    interaction = (
+        Interaction.objects.filter(client=client, thread_key__in=keys, case__status__in=UNRESOLVED_STATUSES)
+        .select_related("case")
+        .order_by("-occurred_at")
+        .first()
+    )
+    return interaction.case if interaction else None
+
+
+def case_find_continuation(*, customer: Customer, at: datetime, window_hours: int) -> Case | None:
+    """The customer's unresolved case active within `window_hours` before `at`, newest first."""
+    return (
+        Case.objects.filter(
+            customer=customer,
+            status__in=UNRESOLVED_STATUSES,
+            last_activity_at__gte=at - timedelta(hours=window_hours),
+        )
+        .order_by("-last_activity_at")
+        .first()
+    )

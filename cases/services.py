@@ -1,0 +1,817 @@
+"""Every write of the case domain.
+
+Each service is one atomic state change: it locks the case row, checks the transition and the
+caller's `expected_version` (optimistic locking), writes the rows and the case's timeline entry
+(`CaseEvent`), and publishes the matching `cases.events` event. A refused request raises
+`ApplicationError` (or `ConflictError`) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.errors import ApplicationError, ConflictError
+from config.events import publish
+
+from . import events
+from .choices import (
+    PRIORITY_RANK,
+    AuthorKind,
+    CaseEventKind,
+    CaseStatus,
+    Channel,
+    Direction,
+    IdentityKind,
+    Priority,
+)
+from .models import (
+    Case,
+    CaseEvent,
+    Client,
+    Customer,
+    CustomerIdentity,
+    Interaction,
+    Queue,
+    SatisfactionSurvey,
+)
+from .normalization import IdentityValueError, normalize_identity
+
+# The lifecycle. resolved -> open is a reopen (counted); closed is final.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    CaseStatus.NEW: frozenset({CaseStatus.OPEN, CaseStatus.PENDING, CaseStatus.ON_HOLD, CaseStatus.RESOLVED}),
+    CaseStatus.OPEN: frozenset({CaseStatus.PENDING, CaseStatus.ON_HOLD, CaseStatus.RESOLVED}),
+    CaseStatus.PENDING: frozenset({CaseStatus.OPEN, CaseStatus.ON_HOLD, CaseStatus.RESOLVED}),
+    CaseStatus.ON_HOLD: frozenset({CaseStatus.OPEN, CaseStatus.PENDING, CaseStatus.RESOLVED}),
+    CaseStatus.RESOLVED: frozenset({CaseStatus.OPEN, CaseStatus.CLOSED}),
+    CaseStatus.CLOSED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user, or a labelled system (a connector, the API key of a client system)."""
+
+    user: Any = None
+    label: str = ""
+
+    @classmethod
+    def of(cls, actor: Any) -> Actor:
+        if isinstance(actor, Actor):
+            return actor
+        if actor is None:
+            return cls(label="system")
+        if isinstance(actor, str):
+            return cls(label=actor)
+        return cls(user=actor)
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _aware(value: datetime | None, field: str) -> datetime:
+    if value is None:
+        return _now()
+    if timezone.is_naive(value):
+        raise ApplicationError.for_field(field, "Give a time with its UTC offset.")
+    return value
+
+
+# --- Identities and customers ------------------------------------------------------------------
+
+
+def identity_normalize(*, client: Client, kind: str, value: str) -> str:
+    """`value` normalized for `kind` in `client`'s region, or ApplicationError naming the field."""
+    try:
+        return normalize_identity(kind, value, default_region=client.default_region)
+    except IdentityValueError as exc:
+        raise ApplicationError.for_field("value", str(exc)) from exc
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    client: Client,
+    display_name: str = "",
+    identities: Iterable[tuple[str, str]] = (),
+    segment: str = "standard",
+    is_vip: bool = False,
+    language: str = "en",
+    actor: Any = None,
+) -> Customer:
+    """Create a customer with its identities. An identity already used in the client is refused."""
+    normalized = [
+        (kind, identity_normalize(client=client, kind=kind, value=value)) for kind, value in identities
+    ]
+    customer = Customer(
+        client=client, display_name=display_name, segment=segment, is_vip=is_vip, language=language
+    )
+    customer._change_reason = "created"
+    customer.save()
+    for kind, value in normalized:
+        _identity_insert(customer=customer, kind=kind, value=value)
+    return customer
+
+
+def _identity_insert(*, customer: Customer, kind: str, value: str) -> CustomerIdentity:
+    existing = CustomerIdentity.objects.filter(client_id=customer.client_id, kind=kind, value=value).first()
+    if existing is not None:
+        if existing.customer_id == customer.id:
+            return existing
+        raise ApplicationError.for_field("value", f"{kind} {value} already belongs to another customer.")
+    try:
+        with transaction.atomic():
+            return CustomerIdentity.objects.create(
+                client_id=customer.client_id, customer=customer, kind=kind, value=value
+            )
+    except IntegrityError as exc:
+        raise ApplicationError.for_field(
+            "value", f"{kind} {value} already belongs to another customer."
+        ) from exc
+
+
+@transaction.atomic
+def identity_add(*, customer: Customer, kind: str, value: str, actor: Any = None) -> CustomerIdentity:
+    """Add a normalized identity to `customer` (idempotent for the same customer)."""
+    if kind not in IdentityKind.values:
+        raise ApplicationError.for_field("kind", f"Unknown identity kind {kind!r}.")
+    normalized = identity_normalize(client=customer.client, kind=kind, value=value)
+    return _identity_insert(customer=customer, kind=kind, value=normalized)
+
+
+@transaction.atomic
+def customers_merge(*, survivor: Customer, merged: Customer, actor: Any, reason: str) -> Customer:
+    """Move `merged`'s identities and cases to `survivor`, mark `merged` as merged into it, and
+    record it on each moved case's timeline and in both customers' history."""
+    if survivor.pk == merged.pk:
+        raise ApplicationError("A customer cannot be merged into itself.")
+    if survivor.client_id != merged.client_id:
+        raise ApplicationError("Customers of different clients cannot be merged.")
+    if not reason.strip():
+        raise ApplicationError.for_field("reason", "Say why these customers are the same person.")
+    who = Actor.of(actor)
+    locked = {
+        c.pk: c
+        for c in Customer.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
+    }
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    if merged.merged_into_id or survivor.merged_into_id:
+        raise ApplicationError("One of these customers was already merged.")
+    now = _now()
+    CustomerIdentity.objects.filter(customer=merged).update(customer=survivor)
+    case_ids = list(Case.objects.filter(customer=merged).order_by("pk").values_list("pk", flat=True))
+    Case.objects.filter(pk__in=case_ids).update(customer=survivor, version=F("version") + 1, updated_at=now)
+    CaseEvent.objects.bulk_create(
+        CaseEvent(
+            case_id=case_id,
+            client_id=survivor.client_id,
+            kind=CaseEventKind.CUSTOMER_MERGED,
+            actor=who.user,
+            actor_label=who.label,
+            before={"customer": str(merged.public_id)},
+            after={"customer": str(survivor.public_id)},
+            reason=reason,
+            occurred_at=now,
+        )
+        for case_id in case_ids
+    )
+    merged.merged_into = survivor
+    merged._change_reason = f"merged into {survivor.public_id}: {reason}"
+    merged.save(update_fields=["merged_into", "updated_at"])
+    survivor._change_reason = f"absorbed {merged.public_id}: {reason}"
+    survivor.save(update_fields=["updated_at"])
+    publish(
+        events.CustomersMerged(
+            client_id=survivor.client_id,
+            survivor_id=survivor.pk,
+            merged_id=merged.pk,
+            moved_case_ids=tuple(case_ids),
+            occurred_at=now,
+        )
+    )
+    return survivor
+
+
+# --- Case lifecycle ----------------------------------------------------------------------------
+
+
+def _record(
+    case: Case,
+    kind: str,
+    who: Actor,
+    *,
+    occurred_at: datetime,
+    before=None,
+    after=None,
+    reason="",
+    interaction: Interaction | None = None,
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        client_id=case.client_id,
+        kind=kind,
+        actor=who.user,
+        actor_label=who.label,
+        interaction=interaction,
+        before=before or {},
+        after=after or {},
+        reason=reason,
+        occurred_at=occurred_at,
+    )
+
+
+def _lock(case: Case, expected_version: int | None) -> Case:
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if expected_version is not None and locked.version != expected_version:
+        raise ConflictError(
+            f"This case was changed by someone else (version {locked.version}, you had {expected_version}). "
+            "Reload it and try again."
+        )
+    return locked
+
+
+def _bump(case: Case, fields: list[str]) -> None:
+    case.version += 1
+    case.save(update_fields=[*fields, "version", "updated_at"])
+
+
+@transaction.atomic
+def case_open(
+    *,
+    client: Client,
+    customer: Customer,
+    queue: Queue,
+    subject: str,
+    channel: str,
+    priority: str = Priority.NORMAL,
+    opened_at: datetime | None = None,
+    external_id: str = "",
+    assignee=None,
+    actor: Any = None,
+    reason: str = "",
+) -> Case:
+    """Open a case for `customer` in `queue`. `opened_at` may be historical (synced cases)."""
+    errors: dict[str, list[str]] = {}
+    if customer.client_id != client.pk:
+        errors["customer"] = ["This customer belongs to another client."]
+    if queue.client_id != client.pk:
+        errors["queue"] = ["This queue belongs to another client."]
+    if channel not in Channel.values:
+        errors["channel"] = [f"Unknown channel {channel!r}."]
+    if priority not in Priority.values:
+        errors["priority"] = [f"Unknown priority {priority!r}."]
+    if not subject.strip():
+        errors["subject"] = ["A case needs a subject."]
+    if assignee is not None and not _user_serves(assignee, client.pk):
+        errors["assignee"] = ["This user does not serve this client."]
+    if errors:
+        raise ApplicationError("The case could not be opened.", field_errors=errors)
+    if external_id and Case.objects.filter(client=client, external_id=external_id).exists():
+        raise ApplicationError.for_field(
+            "external_id", f"A case with external id {external_id!r} already exists."
+        )
+    opened_at = _aware(opened_at, "opened_at")
+    who = Actor.of(actor)
+    case = Case.objects.create(
+        client=client,
+        customer=customer,
+        queue=queue,
+        subject=subject.strip()[:300],
+        priority=priority,
+        origin_channel=channel,
+        current_channel=channel,
+        tier=queue.default_tier,
+        external_id=external_id,
+        assignee=assignee,
+        opened_at=opened_at,
+        last_activity_at=opened_at,
+    )
+    _record(
+        case,
+        CaseEventKind.OPENED,
+        who,
+        occurred_at=opened_at,
+        reason=reason,
+        after={"status": case.status, "priority": priority, "channel": channel, "queue": queue.pk},
+    )
+    publish(
+        events.CaseOpened(
+            case_id=case.pk,
+            client_id=client.pk,
+            occurred_at=opened_at,
+            priority=priority,
+            channel=channel,
+            queue_id=queue.pk,
+            status=case.status,
+        )
+    )
+    return case
+
+
+def _user_serves(user, client_id: int) -> bool:
+    return user.is_superuser or user.served_clients.filter(pk=client_id).exists()
+
+
+def _change_status(case: Case, new_status: str, who: Actor, *, occurred_at: datetime, reason: str) -> None:
+    """Apply one checked transition to a locked case and record it (no save)."""
+    old = case.status
+    if new_status not in CaseStatus.values:
+        raise ApplicationError.for_field("status", f"Unknown status {new_status!r}.")
+    if new_status == old:
+        raise ApplicationError.for_field(
+            "status", f"The case is already {case.get_status_display().lower()}."
+        )
+    if new_status not in TRANSITIONS[old]:
+        raise ApplicationError.for_field(
+            "status",
+            f"A {CaseStatus(old).label.lower()} case cannot become {CaseStatus(new_status).label.lower()}."
+            + (" Closed is final." if old == CaseStatus.CLOSED else ""),
+        )
+    kind = CaseEventKind.STATUS_CHANGED
+    if old == CaseStatus.RESOLVED and new_status == CaseStatus.OPEN:
+        kind = CaseEventKind.REOPENED
+        case.reopen_count += 1
+        case.resolved_at = None
+    elif new_status == CaseStatus.RESOLVED:
+        kind = CaseEventKind.RESOLVED
+        case.resolved_at = occurred_at
+    elif new_status == CaseStatus.CLOSED:
+        kind = CaseEventKind.CLOSED
+        case.closed_at = occurred_at
+    case.status = new_status
+    _record(
+        case,
+        kind,
+        who,
+        occurred_at=occurred_at,
+        before={"status": old},
+        after={"status": new_status},
+        reason=reason,
+    )
+    publish(
+        events.CaseStatusChanged(
+            case_id=case.pk,
+            client_id=case.client_id,
+            occurred_at=occurred_at,
+            old_status=old,
+            new_status=new_status,
+        )
+    )
+    if kind == CaseEventKind.REOPENED:
+        publish(
+            events.CaseReopened(
+                case_id=case.pk,
+                client_id=case.client_id,
+                occurred_at=occurred_at,
+                reopen_count=case.reopen_count,
+            )
+        )
+
+
+_STATUS_FIELDS = ["status", "resolved_at", "closed_at", "reopen_count", "first_contact_resolution"]
+
+
+@transaction.atomic
+def case_status_set(
+    *,
+    case: Case,
+    status: str,
+    actor: Any,
+    reason: str = "",
+    expected_version: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Case:
+    """Move the case to `status` if the lifecycle allows it (resolved -> open counts a reopen)."""
+    case = _lock(case, expected_version)
+    _change_status(
+        case, status, Actor.of(actor), occurred_at=_aware(occurred_at, "occurred_at"), reason=reason
+    )
+    _bump(case, _STATUS_FIELDS)
+    return case
+
+
+@transaction.atomic
+def case_resolve(
+    *,
+    case: Case,
+    actor: Any,
+    first_contact_resolution: bool | None = None,
+    reason: str = "",
+    expected_version: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Case:
+    """Resolve the case, optionally flagging first-contact resolution."""
+    case = _lock(case, expected_version)
+    _change_status(
+        case,
+        CaseStatus.RESOLVED,
+        Actor.of(actor),
+        occurred_at=_aware(occurred_at, "occurred_at"),
+        reason=reason,
+    )
+    if first_contact_resolution is not None:
+        case.first_contact_resolution = first_contact_resolution
+    _bump(case, _STATUS_FIELDS)
+    return case
+
+
+@transaction.atomic
+def case_reopen(
+    *,
+    case: Case,
+    actor: Any,
+    reason: str,
+    expected_version: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Case:
+    """Reopen a resolved case (counted). A closed case cannot be reopened."""
+    if not reason.strip():
+        raise ApplicationError.for_field("reason", "Say why the case is reopened.")
+    case = _lock(case, expected_version)
+    if case.status != CaseStatus.RESOLVED:
+        raise ApplicationError.for_field("status", "Only a resolved case can be reopened.")
+    _change_status(
+        case, CaseStatus.OPEN, Actor.of(actor), occurred_at=_aware(occurred_at, "occurred_at"), reason=reason
+    )
+    case.first_contact_resolution = False
+    _bump(case, _STATUS_FIELDS)
+    return case
+
+
+@transaction.atomic
+def case_close(
+    *,
+    case: Case,
+    actor: Any,
+    reason: str = "",
+    expected_version: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Case:
+    """Close a resolved case; closed is final."""
+    return case_status_set(
+        case=case,
+        status=CaseStatus.CLOSED,
+        actor=actor,
+        reason=reason,
+        expected_version=expected_version,
+        occurred_at=occurred_at,
+    )
+
+
+@transaction.atomic
+def case_assign(
+    *, case: Case, assignee, actor: Any, reason: str = "", expected_version: int | None = None
+) -> Case:
+    """Assign the case to `assignee` (None unassigns). The assignee must serve the case's client."""
+    case = _lock(case, expected_version)
+    if case.status == CaseStatus.CLOSED:
+        raise ApplicationError("A closed case cannot be reassigned.")
+    if assignee is not None and not (assignee.is_active and _user_serves(assignee, case.client_id)):
+        raise ApplicationError.for_field("assignee", "This user does not serve this case's client.")
+    new_id = assignee.pk if assignee is not None else None
+    if case.assignee_id == new_id:
+        return case
+    old_id = case.assignee_id
+    now = _now()
+    case.assignee = assignee
+    _record(
+        case,
+        CaseEventKind.ASSIGNED,
+        Actor.of(actor),
+        occurred_at=now,
+        before={"assignee": old_id},
+        after={"assignee": new_id},
+        reason=reason,
+    )
+    _bump(case, ["assignee"])
+    publish(
+        events.CaseAssigned(
+            case_id=case.pk,
+            client_id=case.client_id,
+            occurred_at=now,
+            old_assignee_id=old_id,
+            new_assignee_id=new_id,
+        )
+    )
+    return case
+
+
+@transaction.atomic
+def case_priority_set(
+    *,
+    case: Case,
+    priority: str,
+    actor: Any,
+    reason: str = "",
+    expected_version: int | None = None,
+    occurred_at: datetime | None = None,
+) -> Case:
+    """Change the priority; the SLA engine recomputes targets from each clock's own start."""
+    if priority not in Priority.values:
+        raise ApplicationError.for_field("priority", f"Unknown priority {priority!r}.")
+    case = _lock(case, expected_version)
+    if case.status == CaseStatus.CLOSED:
+        raise ApplicationError("A closed case cannot change priority.")
+    if case.priority == priority:
+        return case
+    old = case.priority
+    when = _aware(occurred_at, "occurred_at")
+    case.priority = priority
+    _record(
+        case,
+        CaseEventKind.PRIORITY_CHANGED,
+        Actor.of(actor),
+        occurred_at=when,
+        before={"priority": old},
+        after={"priority": priority},
+        reason=reason,
+    )
+    _bump(case, ["priority"])
+    publish(
+        events.CasePriorityChanged(
+            case_id=case.pk,
+            client_id=case.client_id,
+            occurred_at=when,
+            old_priority=old,
+            new_priority=priority,
+        )
+    )
+    return case
+
+
+def priority_is_raise(old: str, new: str) -> bool:
+    return PRIORITY_RANK[Priority(new)] > PRIORITY_RANK[Priority(old)]
+
+
+@transaction.atomic
+def case_queue_set(
+    *, case: Case, queue: Queue, actor: Any, reason: str = "", expected_version: int | None = None
+) -> Case:
+    """Move the case to another queue of the same client."""
+    if queue.client_id != case.client_id:
+        raise ApplicationError.for_field("queue", "This queue belongs to another client.")
+    case = _lock(case, expected_version)
+    if case.queue_id == queue.pk:
+        return case
+    old = case.queue_id
+    now = _now()
+    case.queue = queue
+    _record(
+        case,
+        CaseEventKind.QUEUE_CHANGED,
+        Actor.of(actor),
+        occurred_at=now,
+        before={"queue": old},
+        after={"queue": queue.pk},
+        reason=reason,
+    )
+    _bump(case, ["queue"])
+    publish(
+        events.CaseQueueChanged(
+            case_id=case.pk,
+            client_id=case.client_id,
+            occurred_at=now,
+            old_queue_id=old,
+            new_queue_id=queue.pk,
+        )
+    )
+    return case
+
+
+@transaction.atomic
+def case_tier_set(
+    *, case: Case, tier: int, actor: Any, reason: str, expected_version: int | None = None
+) -> Case:
+    """Set the escalation tier (1-3); governance's escalation services call this."""
+    if tier not in (1, 2, 3):
+        raise ApplicationError.for_field("tier", "The tier is 1, 2 or 3.")
+    case = _lock(case, expected_version)
+    if case.tier == tier:
+        return case
+    old = case.tier
+    now = _now()
+    case.tier = tier
+    _record(
+        case,
+        CaseEventKind.TIER_CHANGED,
+        Actor.of(actor),
+        occurred_at=now,
+        before={"tier": old},
+        after={"tier": tier},
+        reason=reason,
+    )
+    _bump(case, ["tier"])
+    publish(
+        events.CaseTierChanged(
+            case_id=case.pk, client_id=case.client_id, occurred_at=now, old_tier=old, new_tier=tier
+        )
+    )
+    return case
+
+
+@transaction.atomic
+def case_sentiment_set(*, case: Case, sentiment: float, actor: Any = None) -> Case:
+    """Store the case's rolling sentiment (computed by the caller)."""
+    case = _lock(case, None)
+    now = _now()
+    old = case.sentiment
+    case.sentiment = round(max(-1.0, min(1.0, sentiment)), 4)
+    _record(
+        case,
+        CaseEventKind.SENTIMENT,
+        Actor.of(actor),
+        occurred_at=now,
+        before={"sentiment": old},
+        after={"sentiment": case.sentiment},
+    )
+    _bump(case, ["sentiment"])
+    publish(
+        events.CaseSentimentChanged(
+            case_id=case.pk, client_id=case.client_id, occurred_at=now, sentiment=case.sentiment
+        )
+    )
+    return case
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    interaction: Interaction
+    created: bool
+
+
+@transaction.atomic
+def interaction_append(
+    *,
+    case: Case,
+    channel: str,
+    direction: str,
+    author_kind: str,
+    body: str = "",
+    occurred_at: datetime | None = None,
+    author=None,
+    actor: Any = None,
+    source: str = "",
+    external_id: str = "",
+    thread_key: str = "",
+    metadata: dict | None = None,
+    delivery_status: str = "",
+) -> AppendResult:
+    """Append one interaction to the case's timeline, exactly once per `(source, external_id)`.
+
+    Also: a channel different from the case's current one is recorded as a handoff; the first
+    public agent reply sets `first_responded_at` and opens a new case; a customer writing on a
+    pending case reopens the conversation (pending -> open). Interactions cannot be added to a
+    closed case.
+    """
+    errors: dict[str, list[str]] = {}
+    if channel not in Channel.values:
+        errors["channel"] = [f"Unknown channel {channel!r}."]
+    if direction not in Direction.values:
+        errors["direction"] = [f"Unknown direction {direction!r}."]
+    if author_kind not in AuthorKind.values:
+        errors["author_kind"] = [f"Unknown author kind {author_kind!r}."]
+    if direction == Direction.INBOUND and author_kind not in (AuthorKind.CUSTOMER, AuthorKind.SYSTEM):
+        errors["author_kind"] = ["An inbound interaction comes from the customer."]
+    if direction in (Direction.OUTBOUND, Direction.NOTE) and author_kind == AuthorKind.CUSTOMER:
+        errors["author_kind"] = ["A customer does not write outbound messages or notes."]
+    if errors:
+        raise ApplicationError("The interaction was refused.", field_errors=errors)
+    if external_id:
+        existing = Interaction.objects.filter(
+            client_id=case.client_id, source=source, external_id=external_id
+        ).first()
+        if existing is not None:
+            return AppendResult(existing, created=False)
+    when = _aware(occurred_at, "occurred_at")
+    case = _lock(case, None)
+    if case.status == CaseStatus.CLOSED:
+        raise ApplicationError("A closed case takes no new interactions; open a new case.")
+    who = Actor.of(actor if actor is not None else author)
+    try:
+        with transaction.atomic():
+            interaction = Interaction.objects.create(
+                client_id=case.client_id,
+                case=case,
+                channel=channel,
+                direction=direction,
+                author_kind=author_kind,
+                author=author,
+                body=body,
+                occurred_at=when,
+                source=source,
+                external_id=external_id,
+                thread_key=thread_key,
+                metadata=metadata or {},
+                delivery_status=delivery_status,
+            )
+    except IntegrityError:
+        # A concurrent delivery of the same message won the race: theirs is the one row.
+        existing = Interaction.objects.get(client_id=case.client_id, source=source, external_id=external_id)
+        return AppendResult(existing, created=False)
+    fields = ["last_activity_at"]
+    if channel != case.current_channel and direction != Direction.NOTE:
+        _record(
+            case,
+            CaseEventKind.CHANNEL_HANDOFF,
+            who,
+            occurred_at=when,
+            before={"channel": case.current_channel},
+            after={"channel": channel},
+        )
+        case.current_channel = channel
+        fields.append("current_channel")
+    _record(
+        case,
+        CaseEventKind.INTERACTION,
+        who,
+        occurred_at=when,
+        interaction=interaction,
+        after={"channel": channel, "direction": direction, "author_kind": author_kind},
+    )
+    case.last_activity_at = max(case.last_activity_at, when)
+    publish(
+        events.InteractionAppended(
+            case_id=case.pk,
+            client_id=case.client_id,
+            occurred_at=when,
+            interaction_id=interaction.pk,
+            channel=channel,
+            direction=direction,
+            author_kind=author_kind,
+            body=body,
+        )
+    )
+    if interaction.is_public_agent_reply:
+        if case.first_responded_at is None or when < case.first_responded_at:
+            case.first_responded_at = when
+            fields.append("first_responded_at")
+        if case.status == CaseStatus.NEW:
+            _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="agent replied")
+            fields.append("status")
+    elif direction == Direction.INBOUND and case.status == CaseStatus.PENDING:
+        _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="customer replied")
+        fields.append("status")
+    _bump(case, fields)
+    return AppendResult(interaction, created=True)
+
+
+@transaction.atomic
+def interaction_delivery_set(
+    *, interaction: Interaction, delivery_status: str, detail: str = ""
+) -> Interaction:
+    """Record the delivery state of an outbound interaction (set by connectors' send tasks)."""
+    Interaction.objects.filter(pk=interaction.pk).update(
+        delivery_status=delivery_status,
+        metadata={**interaction.metadata, "delivery_detail": detail[:500]}
+        if detail
+        else interaction.metadata,
+    )
+    interaction.refresh_from_db()
+    return interaction
+
+
+@transaction.atomic
+def survey_record(
+    *,
+    case: Case,
+    csat: int | None = None,
+    nps: int | None = None,
+    effort: int | None = None,
+    comment: str = "",
+    answered_at: datetime | None = None,
+    actor: Any = None,
+) -> SatisfactionSurvey:
+    """Record a customer's satisfaction answers for `case` (CSAT 1-5, NPS 0-10, effort 1-7)."""
+    errors: dict[str, list[str]] = {}
+    for field, value, low, high in (("csat", csat, 1, 5), ("nps", nps, 0, 10), ("effort", effort, 1, 7)):
+        if value is not None and not (isinstance(value, int) and low <= value <= high):
+            errors[field] = [f"{field.upper()} is a whole number from {low} to {high}."]
+    if csat is None and nps is None and effort is None:
+        errors["csat"] = ["Give at least one of CSAT, NPS or effort."]
+    if errors:
+        raise ApplicationError("The survey answer was refused.", field_errors=errors)
+    when = _aware(answered_at, "answered_at")
+    survey = SatisfactionSurvey.objects.create(
+        client_id=case.client_id,
+        case=case,
+        csat=csat,
+        nps=nps,
+        effort=effort,
+        comment=comment,
+        answered_at=when,
+    )
+    _record(
+        case,
+        CaseEventKind.SURVEY,
+        Actor.of(actor),
+        occurred_at=when,
+        after={"csat": csat, "nps": nps, "effort": effort},
+    )
+    return survey

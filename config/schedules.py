@@ -1,0 +1,65 @@
+"""Scheduled tasks, declared in code and synced into django-q2 by `manage.py sync_schedules`.
+
+`plan_sync` is pure: given what is declared and what the database holds, it says what to create,
+update and delete. Only schedules whose name starts with `PREFIX` are managed, so schedules
+that someone added by hand in admin are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "accord:"
+
+
+@dataclass(frozen=True)
+class DeclaredSchedule:
+    name: str
+    func: str
+    minutes: int
+    # Seconds a run may take before django-q2 kills it; always below the cluster's `retry`.
+    timeout: int = 55
+
+    @property
+    def full_name(self) -> str:
+        return f"{PREFIX}{self.name}"
+
+
+SCHEDULES: tuple[DeclaredSchedule, ...] = (
+    DeclaredSchedule(name="sla-sweep", func="slas.tasks.sla_sweep_task", minutes=1),
+)
+
+
+@dataclass(frozen=True)
+class ExistingSchedule:
+    name: str
+    func: str
+    minutes: int | None
+    schedule_type: str
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    create: tuple[DeclaredSchedule, ...]
+    update: tuple[DeclaredSchedule, ...]
+    delete: tuple[str, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.create or self.update or self.delete)
+
+
+def plan_sync(declared: tuple[DeclaredSchedule, ...], existing: list[ExistingSchedule]) -> SyncPlan:
+    """What to change so that the managed schedules in the database equal `declared`."""
+    current = {row.name: row for row in existing if row.name.startswith(PREFIX)}
+    wanted = {schedule.full_name: schedule for schedule in declared}
+    create = tuple(s for name, s in wanted.items() if name not in current)
+    update = tuple(
+        s
+        for name, s in wanted.items()
+        if name in current
+        and (current[name].func, current[name].minutes, current[name].schedule_type)
+        != (s.func, s.minutes, "I")
+    )
+    delete = tuple(sorted(name for name in current if name not in wanted))
+    return SyncPlan(create=create, update=update, delete=delete)

@@ -1,0 +1,2 @@
+"""SLA engine: business calendars, versioned SLA policies, clocks, breaches and the sweep.
+Imports cases; never governance or connectors."""

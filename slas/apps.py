@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class SlasConfig(AppConfig):
+    name = "slas"
+    verbose_name = "SLAs"
+
+    def ready(self) -> None:
+        from cases import events as case_events
+        from config.events import subscribe
+
+        from .services import on_case_event
+
+        # Clocks move in the same transaction as the case change that moves them.
+        for event_type in (
+            case_events.CaseOpened,
+            case_events.CaseStatusChanged,
+            case_events.CasePriorityChanged,
+            case_events.InteractionAppended,
+        ):
+            subscribe(event_type, on_case_event, phase="transaction")

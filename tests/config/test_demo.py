@@ -1,0 +1,123 @@
+"""The demo data set: realistic shape, deterministic, loaded once; bootstrap ensures users."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from cases.choices import CaseEventKind, CaseStatus, Channel
+from cases.models import (
+    Case,
+    CaseEvent,
+    Client,
+    Customer,
+    CustomerIdentity,
+    Interaction,
+    Queue,
+    SatisfactionSurvey,
+)
+from config import demo
+from slas.models import (
+    Breach,
+    BusinessCalendar,
+    CaseSLA,
+    ClockEvent,
+    Holiday,
+    SLAClock,
+    SLAPolicy,
+    SLATarget,
+    SLAWarning,
+)
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def _snapshot():
+    return list(
+        Case.objects.order_by("public_id").values_list(
+            "public_id", "subject", "status", "priority", "opened_at", "current_channel"
+        )
+    )
+
+
+def _wipe():
+    for model in (
+        Breach,
+        SLAWarning,
+        ClockEvent,
+        SLAClock,
+        CaseSLA,
+        SLATarget,
+        SLAPolicy,
+        Holiday,
+        BusinessCalendar,
+        SatisfactionSurvey,
+        CaseEvent,
+        Interaction,
+        Case,
+        CustomerIdentity,
+        Customer,
+        Queue,
+        Client,
+    ):
+        model.objects.all().delete()
+
+
+def test_demo_shape():
+    summary = demo.seed(seed=3, scale=0.05, now=NOW)
+    assert (summary.clients, summary.queues, summary.customers, summary.cases) == (3, 7, 100, 500)
+    assert len(set(Client.objects.values_list("timezone", flat=True))) == 3
+    assert set(Case.objects.values_list("origin_channel", flat=True)) == set(Channel.values)
+    assert {CaseStatus.NEW, CaseStatus.OPEN, CaseStatus.RESOLVED, CaseStatus.CLOSED} <= set(
+        Case.objects.values_list("status", flat=True)
+    )
+    assert CustomerIdentity.objects.count() > Customer.objects.count()
+    assert CaseEvent.objects.filter(kind=CaseEventKind.CHANNEL_HANDOFF).exists()
+    assert Interaction.objects.filter(author_kind="bot").exists()
+    # Every case starts its timeline with OPENED, and every interaction is on the timeline.
+    assert CaseEvent.objects.filter(kind=CaseEventKind.OPENED).count() == 500
+    assert CaseEvent.objects.filter(kind=CaseEventKind.INTERACTION).count() == Interaction.objects.count()
+    assert not Case.objects.filter(opened_at__gt=NOW).exists()
+    assert not Interaction.objects.filter(occurred_at__gt=NOW).exists()
+    assert SatisfactionSurvey.objects.exists()
+
+
+def test_same_seed_same_data():
+    demo.seed(seed=11, scale=0.02, now=NOW)
+    first = _snapshot()
+    _wipe()
+    demo.seed(seed=11, scale=0.02, now=NOW)
+    assert _snapshot() == first
+
+
+def test_seed_command_second_run_adds_nothing(capsys):
+    call_command("seed_demo", "--scale", "0.01")
+    counts = (Case.objects.count(), Customer.objects.count(), Interaction.objects.count())
+    call_command("seed_demo", "--scale", "0.01")
+    assert (Case.objects.count(), Customer.objects.count(), Interaction.objects.count()) == counts
+    assert "nothing added" in capsys.readouterr().out
+
+
+def test_bootstrap_demo_creates_role_users(settings, capsys):
+    settings.DEMO_MODE = True
+    call_command("seed_demo", "--scale", "0.01")
+    call_command("bootstrap", "--demo")
+    users = {
+        u.username: u
+        for u in get_user_model().objects.filter(username__in=["admin", "agent", "supervisor", "governance"])
+    }
+    assert users["admin"].is_superuser and not users["agent"].is_superuser
+    assert users["agent"].groups.get().name == "agent"
+    assert users["governance"].served_clients.count() == 3
+    assert users["agent"].check_password("accord-agent")
+    assert "accord-agent" in capsys.readouterr().out
+
+
+def test_bootstrap_refuses_demo_users_outside_demo_mode(settings):
+    settings.DEMO_MODE = False
+    call_command("bootstrap", "--demo")
+    assert not get_user_model().objects.filter(username="admin").exists()
