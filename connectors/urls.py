@@ -1,0 +1,3 @@
+"""Inbound connector endpoints, mounted at /api/v1/connectors/."""
+
+urlpatterns: list = []
