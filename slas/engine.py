@@ -256,7 +256,8 @@ def _resume(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[
     ]
 
 
-def _stop(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[Change]:
+def stop(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[Change]:
+    """Stop `clock` at `at`: met, or missed (with its warning and breach recorded once)."""
     changes: list[Change] = []
     if clock.is_paused:
         _close_pause(clock, clock.paused_since, at, state.policy.calendar)
@@ -340,7 +341,7 @@ def apply(state: CaseClocks, event: EngineEvent) -> list[Change]:
         if new in FINAL_STATUSES:
             for clock in state.clocks:
                 if not clock.is_stopped:
-                    changes += _stop(state, clock, at, new)
+                    changes += stop(state, clock, at, new)
             return changes
         if old == "resolved":
             resolution = state.latest(RESOLUTION)
@@ -369,7 +370,7 @@ def apply(state: CaseClocks, event: EngineEvent) -> list[Change]:
         for metric in (FIRST_RESPONSE, NEXT_RESPONSE):
             clock = state.active(metric)
             if clock is not None:
-                changes += _stop(state, clock, at, "agent replied")
+                changes += stop(state, clock, at, "agent replied")
         state.awaiting_agent = False
         state.agent_replied = True
         return changes

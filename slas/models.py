@@ -24,6 +24,12 @@ class Metric(models.TextChoices):
     FIRST_RESPONSE = "first_response", "First response"
     NEXT_RESPONSE = "next_response", "Next response"
     RESOLUTION = "resolution", "Resolution"
+    ESCALATION_ACCEPTANCE = "escalation_acceptance", "Escalation acceptance"
+
+
+# Metrics the clock engine derives from the case timeline; other metrics are standalone clocks
+# started and stopped by other apps through `slas.services.clock_start` / `clock_stop`.
+ENGINE_METRICS = (Metric.FIRST_RESPONSE, Metric.NEXT_RESPONSE, Metric.RESOLUTION)
 
 
 class Outcome(models.TextChoices):
@@ -222,7 +228,7 @@ class SLATarget(models.Model):
     """A policy's target for one metric and priority, in seconds."""
 
     policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="targets")
-    metric = models.CharField(max_length=20, choices=Metric.choices)
+    metric = models.CharField(max_length=24, choices=Metric.choices)
     priority = models.CharField(max_length=8, choices=Priority.choices)
     seconds = models.PositiveIntegerField()
     history = HistoricalRecords()
@@ -274,11 +280,16 @@ class SLAClock(models.Model):
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clocks")
-    policy = models.ForeignKey(SLAPolicy, on_delete=models.PROTECT, related_name="clocks")
-    policy_version = models.PositiveBigIntegerField(help_text="History row id of the policy applied.")
+    policy = models.ForeignKey(
+        SLAPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="clocks"
+    )
+    policy_version = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="History row id of the policy applied (none for standalone clocks)."
+    )
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="+")
-    metric = models.CharField(max_length=20, choices=Metric.choices)
+    metric = models.CharField(max_length=24, choices=Metric.choices)
     cycle = models.PositiveIntegerField(default=1)
+    warning_percent = models.PositiveSmallIntegerField(default=80)
     target_seconds = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     due_at = models.DateTimeField(null=True, blank=True)
@@ -380,7 +391,7 @@ class Breach(models.Model):
     clock = models.OneToOneField(SLAClock, on_delete=models.CASCADE, related_name="breach")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="breaches")
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="breaches")
-    metric = models.CharField(max_length=20, choices=Metric.choices)
+    metric = models.CharField(max_length=24, choices=Metric.choices)
     priority = models.CharField(max_length=8, choices=Priority.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     breached_at = models.DateTimeField()
@@ -411,7 +422,7 @@ class SLAWarning(models.Model):
     clock = models.OneToOneField(SLAClock, on_delete=models.CASCADE, related_name="warning")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sla_warnings")
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    metric = models.CharField(max_length=20, choices=Metric.choices)
+    metric = models.CharField(max_length=24, choices=Metric.choices)
     warned_at = models.DateTimeField()
     detected_by = models.CharField(max_length=8, choices=DetectedBy.choices)
     detected_at = models.DateTimeField(auto_now_add=True)

@@ -35,6 +35,7 @@ from .models import (
     CaseSLA,
     ClockEvent,
     DetectedBy,
+    ENGINE_METRICS,
     Holiday,
     SLAClock,
     SLAPolicy,
@@ -413,7 +414,11 @@ def on_case_event(event: Any) -> None:
     if case_sla.last_event_at is not None and engine_event.at < case_sla.last_event_at:
         clocks_rebuild(case_ids=[event.case_id], now=timezone.now(), reason="event arrived out of order")
         return
-    rows = list(SLAClock.objects.select_for_update().filter(case_id=event.case_id).order_by("pk"))
+    rows = list(
+        SLAClock.objects.select_for_update()
+        .filter(case_id=event.case_id, metric__in=ENGINE_METRICS)
+        .order_by("pk")
+    )
     snapshot = _snapshot(case_sla, calendar_compiled(case_sla.calendar))
     state = _engine_state(case_sla, snapshot, rows)
     changes = engine.apply(state, engine_event)
@@ -464,8 +469,9 @@ def _persist_live(
                 client_id=case.client_id,
                 case_id=case.pk,
                 policy_id=case_sla.policy_id,
-                policy_version=case_sla.policy_version or 0,
+                policy_version=case_sla.policy_version,
                 calendar_id=case_sla.calendar_id,
+                warning_percent=case_sla.snapshot.get("warning_percent", 80),
                 metric=clock.metric,
                 cycle=clock.cycle,
                 started_at=clock.started_at,
@@ -585,7 +591,11 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
             timeline[row.case_id].append(engine_event)
     existing_sla = {s.case_id: s for s in CaseSLA.objects.filter(case_id__in=cases)}
     clock_rows: dict[int, dict[tuple[str, int], SLAClock]] = {pk: {} for pk in cases}
-    clock_query = SLAClock.objects.filter(case_id__in=cases).select_related("breach").order_by("pk")
+    clock_query = (
+        SLAClock.objects.filter(case_id__in=cases, metric__in=ENGINE_METRICS)
+        .select_related("breach")
+        .order_by("pk")
+    )
     if not dry_run:
         clock_query = clock_query.select_for_update(of=("self",))
     for row in clock_query:
@@ -659,8 +669,9 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
                     client_id=case.client_id,
                     case_id=case_id,
                     policy_id=case_sla.policy_id,
-                    policy_version=case_sla.policy_version or 0,
+                    policy_version=case_sla.policy_version,
                     calendar_id=case_sla.calendar_id,
+                    warning_percent=case_sla.snapshot.get("warning_percent", 80),
                     metric=key[0],
                     cycle=key[1],
                     started_at=new[0].started_at,
@@ -689,7 +700,7 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
                 old_due = old.due_at
                 had_breach_row = hasattr(old, "breach")
                 _copy_to_row(new[0], old)
-                old.policy_id, old.policy_version = case_sla.policy_id, case_sla.policy_version or 0
+                old.policy_id, old.policy_version = case_sla.policy_id, case_sla.policy_version
                 old.calendar_id = case_sla.calendar_id
                 clocks_to_update.append(old)
                 pending.events.append(
@@ -798,3 +809,89 @@ def breach_acknowledge(*, breach: Breach, actor: Any) -> Breach:
     if not updated and breach.acknowledged_at is None:
         raise ApplicationError("This breach could not be acknowledged.")
     return breach
+
+
+# --- Standalone clocks (escalation acceptance and other timed promises) -----------------------
+
+
+@transaction.atomic
+def clock_start(
+    *,
+    case: Case,
+    metric: str,
+    cycle: int,
+    target_seconds: int,
+    calendar: BusinessCalendar,
+    started_at: datetime,
+    warning_percent: int = 80,
+    reason: str = "",
+) -> SLAClock:
+    """Start a clock that no case event drives (e.g. an escalation's acceptance by its tier).
+
+    The sweep warns and breaches it like any other clock; `clock_stop` stops it. Idempotent for
+    one (case, metric, cycle): starting it again returns the existing clock."""
+    if metric in ENGINE_METRICS:
+        raise ApplicationError.for_field(
+            "metric", f"{metric} clocks follow the case; they cannot be started by hand."
+        )
+    if calendar.client_id != case.client_id:
+        raise ApplicationError.for_field("calendar", "The calendar belongs to another client.")
+    existing = SLAClock.objects.filter(case=case, metric=metric, cycle=cycle).first()
+    if existing is not None:
+        return existing
+    clock = engine.Clock(metric=metric, cycle=cycle, target_seconds=target_seconds, started_at=started_at)
+    snapshot = engine.PolicySnapshot(
+        policy_id=None,
+        version=None,
+        calendar=calendar_compiled(calendar),
+        targets={},
+        warning_percent=warning_percent,
+    )
+    engine.schedule(clock, snapshot)
+    row = SLAClock(
+        client_id=case.client_id,
+        case=case,
+        calendar=calendar,
+        metric=metric,
+        cycle=cycle,
+        started_at=started_at,
+        warning_percent=warning_percent,
+    )
+    _copy_to_row(clock, row)
+    row.save()
+    ClockEvent.objects.create(
+        clock=row,
+        case=case,
+        client_id=case.client_id,
+        kind="started",
+        at=started_at,
+        detail={"target_seconds": target_seconds, "due_at": clock.due_at.isoformat()},
+        reason=reason[:300],
+    )
+    return row
+
+
+@transaction.atomic
+def clock_stop(*, clock: SLAClock, at: datetime, reason: str = "") -> SLAClock:
+    """Stop a standalone clock at `at`: met, or missed with its breach (and warning) recorded
+    once. Stopping a stopped clock changes nothing."""
+    row = SLAClock.objects.select_for_update().select_related("case", "calendar").get(pk=clock.pk)
+    if row.stopped_at is not None:
+        return row
+    if row.metric in ENGINE_METRICS:
+        raise ApplicationError("This clock follows its case and stops with it.")
+    snapshot = engine.PolicySnapshot(
+        policy_id=None,
+        version=None,
+        calendar=calendar_compiled(row.calendar),
+        targets={},
+        warning_percent=row.warning_percent,
+    )
+    state = engine.CaseClocks(policy=snapshot, clocks=[_to_engine(row)])
+    changes = engine.stop(state, state.clocks[0], at, reason or "stopped")
+    _copy_to_row(state.clocks[0], row)
+    row.save(update_fields=[*_CLOCK_FIELDS, "updated_at"])
+    pending = _Pending()
+    _record_changes(pending, row.case, row, changes, DetectedBy.STOP, reason)
+    pending.flush()
+    return row

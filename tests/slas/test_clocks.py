@@ -387,3 +387,72 @@ def test_rebuild_reproduces_the_live_clocks_exactly(client_a, policy, agent_a):
         NR: T0 + timedelta(hours=3),
         RES: T0 + timedelta(hours=5, minutes=55),
     }
+
+
+# --- Standalone clocks ------------------------------------------------------------------------------
+
+ACCEPT = "escalation_acceptance"
+
+
+def test_standalone_clock_is_swept_stopped_once_and_left_alone_by_repair(client_a, policy):
+    from config.errors import ApplicationError
+    from slas.services import clock_start, clock_stop
+
+    case = _open(client_a)
+    calendar = policy.calendar
+    clock = clock_start(
+        case=case,
+        metric=ACCEPT,
+        cycle=1,
+        target_seconds=900,
+        calendar=calendar,
+        started_at=T0 + timedelta(minutes=5),
+        reason="escalated to T2",
+    )
+    assert (clock.due_at, clock.warn_at, clock.policy) == (
+        T0 + timedelta(minutes=20),
+        T0 + timedelta(minutes=17),
+        None,
+    )
+    assert (
+        clock_start(case=case, metric=ACCEPT, cycle=1, target_seconds=60, calendar=calendar, started_at=T0).pk
+        == clock.pk
+    )
+    assert sla_sweep(now=T0 + timedelta(minutes=25)).breached == 1
+    assert Breach.objects.get(clock=clock).breached_at == T0 + timedelta(minutes=20)
+    clocks_rebuild(case_ids=[case.pk], now=T0 + timedelta(minutes=26), reason="repair")
+    clock.refresh_from_db()
+    assert (clock.stopped_at, clock.breached_at) == (None, T0 + timedelta(minutes=20))
+    stopped = clock_stop(clock=clock, at=T0 + timedelta(minutes=30), reason="accepted")
+    assert (stopped.outcome, stopped.stopped_at) == ("missed", T0 + timedelta(minutes=30))
+    assert Breach.objects.filter(clock=clock).count() == 1
+    assert clock_stop(clock=clock, at=T0 + timedelta(hours=1)).stopped_at == T0 + timedelta(minutes=30)
+    with pytest.raises(ApplicationError):
+        clock_start(case=case, metric=FR, cycle=9, target_seconds=60, calendar=calendar, started_at=T0)
+
+
+def test_standalone_clock_met_when_stopped_in_time(client_a, policy):
+    from slas.services import clock_start, clock_stop
+
+    case = _open(client_a)
+    clock = clock_start(
+        case=case, metric=ACCEPT, cycle=1, target_seconds=900, calendar=policy.calendar, started_at=T0
+    )
+    assert clock_stop(clock=clock, at=T0 + timedelta(minutes=10)).outcome == "met"
+    assert not Breach.objects.filter(clock=clock).exists()
+
+
+def test_standalone_clock_refuses_another_clients_calendar(client_a, client_b, policy):
+    from config.errors import ApplicationError
+    from slas.services import clock_start
+
+    case = _open(client_a)
+    with pytest.raises(ApplicationError, match="another client"):
+        clock_start(
+            case=case,
+            metric=ACCEPT,
+            cycle=1,
+            target_seconds=60,
+            calendar=BusinessCalendarFactory(client=client_b),
+            started_at=T0,
+        )
