@@ -29,13 +29,13 @@ from . import engine
 from . import events as sla_events
 from .business_time import Calendar, CalendarSpecError
 from .models import (
+    ENGINE_METRICS,
     Breach,
     BusinessCalendar,
     CalendarInterval,
     CaseSLA,
     ClockEvent,
     DetectedBy,
-    ENGINE_METRICS,
     Holiday,
     SLAClock,
     SLAPolicy,
