@@ -150,19 +150,28 @@ def policy_snapshot_data(policy: SLAPolicy) -> dict:
     }
 
 
-def _snapshot(case_sla: CaseSLA, calendar: Calendar) -> engine.PolicySnapshot:
-    data = case_sla.snapshot
+def policy_snapshot(
+    data: dict, calendar: Calendar, *, policy_id: int | None = None, version: int | None = None
+) -> engine.PolicySnapshot:
+    """The engine's view of a policy from its JSON snapshot (`policy_snapshot_data`), e.g. of a
+    proposed change, to replay clocks under it."""
     pauses = dict(engine.DEFAULT_PAUSE_STATUSES)
     pauses.update(
         {metric: frozenset(statuses) for metric, statuses in data.get("pause_statuses", {}).items()}
     )
     return engine.PolicySnapshot(
-        policy_id=case_sla.policy_id,
-        version=case_sla.policy_version,
+        policy_id=policy_id,
+        version=version,
         calendar=calendar,
         targets={tuple(key.split(":", 1)): seconds for key, seconds in data.get("targets", {}).items()},
         pause_statuses=pauses,
         warning_percent=data.get("warning_percent", 80),
+    )
+
+
+def _snapshot(case_sla: CaseSLA, calendar: Calendar) -> engine.PolicySnapshot:
+    return policy_snapshot(
+        case_sla.snapshot, calendar, policy_id=case_sla.policy_id, version=case_sla.policy_version
     )
 
 
@@ -578,17 +587,23 @@ def clocks_rebuild(
     return diffs
 
 
-def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> list[ClockDiff]:
-    cases = {c.pk: c for c in Case.objects.filter(pk__in=case_ids).select_related("customer")}
-    timeline: dict[int, list[engine.EngineEvent]] = {pk: [] for pk in cases}
+def case_timelines(case_ids: Iterable[int]) -> dict[int, list[engine.EngineEvent]]:
+    """Each case's clock-relevant events, in order, as the engine replays them (one query)."""
+    timeline: dict[int, list[engine.EngineEvent]] = {pk: [] for pk in case_ids}
     for row in (
-        CaseEvent.objects.filter(case_id__in=cases, kind__in=REPLAY_KINDS)
+        CaseEvent.objects.filter(case_id__in=list(timeline), kind__in=REPLAY_KINDS)
         .order_by("case_id", "occurred_at", "id")
         .only("case_id", "kind", "occurred_at", "after")
     ):
         engine_event = _replay_event(row)
         if engine_event is not None:
             timeline[row.case_id].append(engine_event)
+    return timeline
+
+
+def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> list[ClockDiff]:
+    cases = {c.pk: c for c in Case.objects.filter(pk__in=case_ids).select_related("customer")}
+    timeline = case_timelines(cases)
     existing_sla = {s.case_id: s for s in CaseSLA.objects.filter(case_id__in=cases)}
     clock_rows: dict[int, dict[tuple[str, int], SLAClock]] = {pk: {} for pk in cases}
     clock_query = (
