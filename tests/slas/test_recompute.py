@@ -53,7 +53,8 @@ def test_dry_run_reports_every_change_and_writes_nothing(client_a, replied_late_
         f"2026-03-02T14:45:00+00:00 breach gained" in out
     )
     assert (
-        f"case {late.pk} first_response#1 changed: due 2026-03-02T15:00:00+00:00 -> 2026-03-02T14:45:00+00:00\n"
+        f"case {late.pk} first_response#1 changed: due 2026-03-02T15:00:00+00:00 -> "
+        "2026-03-02T14:45:00+00:00\n"
         in out
     )
     assert "2 cases replayed; 2 clocks changed; 1 breaches gained, 0 lost (dry run, nothing written)." in out
@@ -62,7 +63,7 @@ def test_dry_run_reports_every_change_and_writes_nothing(client_a, replied_late_
 
 
 def test_recompute_writes_clocks_breaches_and_history(client_a, replied_late_and_on_time, capsys):
-    policy, (on_time, late) = replied_late_and_on_time
+    policy, (on_time, _) = replied_late_and_on_time
     SLATarget.objects.filter(policy=policy).update(seconds=45 * 60)
     call_command(
         "sla_recompute", "--client", client_a.slug, "--since", "2026-03-01", "--reason", "contract fix"
