@@ -325,8 +325,6 @@ class SLAClock(models.Model):
                 name="clock_warn_unwarned",
                 condition=Q(warned_at__isnull=True, stopped_at__isnull=True, warn_at__isnull=False),
             ),
-            models.Index(fields=["client", "metric", "started_at"], name="clock_client_metric_started"),
-            models.Index(fields=["case", "stopped_at"], name="clock_case_running"),
         ]
 
     def __str__(self) -> str:
@@ -362,8 +360,10 @@ class ClockEvent(models.Model):
     """Append-only record of every change of a clock: when (case time), what, and why."""
 
     clock = models.ForeignKey(SLAClock, on_delete=models.CASCADE, related_name="events")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clock_events")
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    # Copies of the clock's case and client for scoped queries; the clock's foreign key guards them
+    # (no database constraint of their own: the sweep inserts these rows by the thousand).
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clock_events", db_constraint=False)
+    client = models.ForeignKey(Client, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     kind = models.CharField(max_length=16, choices=ClockEventKind.choices)
     at = models.DateTimeField()
     detail = models.JSONField(default=dict, blank=True)
@@ -389,8 +389,9 @@ class Breach(models.Model):
     A recompute that finds the clock met voids it (kept, with the reason)."""
 
     clock = models.OneToOneField(SLAClock, on_delete=models.CASCADE, related_name="breach")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="breaches")
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="breaches")
+    # Copies of the clock's case and client (see ClockEvent).
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="breaches", db_constraint=False)
+    client = models.ForeignKey(Client, on_delete=models.DO_NOTHING, related_name="breaches", db_constraint=False)
     metric = models.CharField(max_length=24, choices=Metric.choices)
     priority = models.CharField(max_length=8, choices=Priority.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
@@ -420,8 +421,9 @@ class SLAWarning(models.Model):
     """Exactly one per clock that crossed its warning threshold (at risk)."""
 
     clock = models.OneToOneField(SLAClock, on_delete=models.CASCADE, related_name="warning")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sla_warnings")
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    # Copies of the clock's case and client (see ClockEvent).
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sla_warnings", db_constraint=False)
+    client = models.ForeignKey(Client, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     metric = models.CharField(max_length=24, choices=Metric.choices)
     warned_at = models.DateTimeField()
     detected_by = models.CharField(max_length=8, choices=DetectedBy.choices)

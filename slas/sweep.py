@@ -3,10 +3,11 @@ warning and breach exactly once.
 
 Set-based and batched: each batch locks due clock rows with `FOR UPDATE SKIP LOCKED` (so two
 sweeps never take the same rows), claims them with one UPDATE that repeats the "not yet done"
-condition, inserts the warning/breach rows (unique per clock) and clock events in bulk, and
-publishes one batch event whose in-transaction handlers write their outbox rows. A batch is one
-transaction: a crash midway rolls it back whole and the next run redoes it. The cost follows
-what is newly due, through partial indexes on running clocks' `due_at` and `warn_at`.
+condition, writes the warning/breach rows (unique per clock, `ON CONFLICT DO NOTHING`) and the
+clock events with one `INSERT ... SELECT` each over the claimed clocks, and publishes one batch
+event whose in-transaction handlers write their outbox rows. A batch is one transaction: a crash
+midway rolls it back whole and the next run redoes it. The cost follows what is newly due,
+through partial indexes on running clocks' `due_at` and `warn_at`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cases.models import Case
 from config.events import publish
 
 from . import events as sla_events
 from .models import Breach, ClockEvent, DetectedBy, SLAClock, SLAWarning
-from .services import breaches_record
 
 _FIELDS = (
     "id",
@@ -87,33 +88,94 @@ def _lock_due(filters: dict, order: str, limit: int) -> list[dict]:
     )
 
 
-def _warning_rows(rows: list[dict]) -> list[SLAWarning]:
-    return [
-        SLAWarning(
-            clock_id=r["id"],
-            case_id=r["case_id"],
-            client_id=r["client_id"],
-            metric=r["metric"],
-            warned_at=r["warn_at"],
-            detected_by=DetectedBy.SWEEP,
-        )
-        for r in rows
-    ]
+def _insert_from_clocks(
+    table: str, columns: str, select: str, ids: list[int], now: datetime, tail: str = ""
+) -> None:
+    """One INSERT ... SELECT over the claimed clocks (joined to their cases): the database writes
+    the rows, so the Python cost does not grow with the batch."""
+    if connection.vendor == "postgresql":
+        where, params = "c.id = ANY(%s)", [now, list(ids)]
+    else:
+        where, params = f"c.id IN ({', '.join(['%s'] * len(ids))})", [now, *ids]
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {select} FROM {SLAClock._meta.db_table} c "
+        f"JOIN {Case._meta.db_table} k ON k.id = c.case_id WHERE {where} {tail}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
-def _warning_events(rows: list[dict]) -> list[ClockEvent]:
-    return [
-        ClockEvent(
-            clock_id=r["id"],
-            case_id=r["case_id"],
-            client_id=r["client_id"],
-            kind="warned",
-            at=r["warn_at"],
-            detail={"warn_at": r["warn_at"].isoformat()},
-            reason="sweep",
+def _record_warnings(ids: list[int], now: datetime) -> None:
+    SLAClock.objects.filter(id__in=ids, warned_at__isnull=True).update(warned_at=F("warn_at"), updated_at=now)
+    _insert_from_clocks(
+        SLAWarning._meta.db_table,
+        "clock_id, case_id, client_id, metric, warned_at, detected_by, detected_at",
+        f"c.id, c.case_id, c.client_id, c.metric, c.warn_at, '{DetectedBy.SWEEP}', %s",
+        ids,
+        now,
+        "ON CONFLICT (clock_id) DO NOTHING",
+    )
+    _record_clock_events(ids, "warned", "warn_at", now)
+
+
+def _record_clock_events(ids: list[int], kind: str, at_column: str, now: datetime) -> None:
+    _insert_from_clocks(
+        ClockEvent._meta.db_table,
+        "clock_id, case_id, client_id, kind, at, detail, reason, recorded_at",
+        f"c.id, c.case_id, c.client_id, '{kind}', c.{at_column}, '{{}}', 'sweep', %s",
+        ids,
+        now,
+    )
+
+
+# A breach voided by an earlier SLA repair comes back when its clock is breached again.
+_BREACH_UPSERT = (
+    "ON CONFLICT (clock_id) DO UPDATE SET voided_at = NULL, void_reason = '', "
+    f"breached_at = excluded.breached_at WHERE {Breach._meta.db_table}.voided_at IS NOT NULL"
+)
+
+
+def _claim_breaches(ids: list[int], now: datetime) -> None:
+    """Mark the clocks breached, then write their breach rows and clock events (portable SQL)."""
+    SLAClock.objects.filter(id__in=ids, breached_at__isnull=True).update(
+        breached_at=F("due_at"), updated_at=now
+    )
+    _insert_from_clocks(
+        Breach._meta.db_table,
+        "clock_id, case_id, client_id, metric, priority, channel, breached_at, detected_by, detected_at, "
+        "void_reason",
+        "c.id, c.case_id, c.client_id, c.metric, k.priority, k.current_channel, c.due_at, "
+        f"'{DetectedBy.SWEEP}', %s, ''",
+        ids,
+        now,
+        _BREACH_UPSERT,
+    )
+    _record_clock_events(ids, "breached", "due_at", now)
+
+
+def _claim_breaches_postgresql(ids: list[int], now: datetime) -> None:
+    """The same in one statement: the claimed rows are read once and feed both inserts."""
+    clock, case = SLAClock._meta.db_table, Case._meta.db_table
+    breach, event = Breach._meta.db_table, ClockEvent._meta.db_table
+    sql = f"""
+        WITH claimed AS (
+            UPDATE {clock} c SET breached_at = c.due_at, updated_at = %(now)s
+            WHERE c.id = ANY(%(ids)s) AND c.breached_at IS NULL
+            RETURNING c.id, c.case_id, c.client_id, c.metric, c.due_at
+        ), breaches AS (
+            INSERT INTO {breach} (clock_id, case_id, client_id, metric, priority, channel, breached_at,
+                                  detected_by, detected_at, void_reason)
+            SELECT cl.id, cl.case_id, cl.client_id, cl.metric, k.priority, k.current_channel, cl.due_at,
+                   '{DetectedBy.SWEEP}', %(now)s, ''
+            FROM claimed cl JOIN {case} k ON k.id = cl.case_id
+            {_BREACH_UPSERT}
         )
-        for r in rows
-    ]
+        INSERT INTO {event} (clock_id, case_id, client_id, kind, at, detail, reason, recorded_at)
+        SELECT cl.id, cl.case_id, cl.client_id, 'breached', cl.due_at, '{{}}', 'sweep', %(now)s
+        FROM claimed cl
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"now": now, "ids": list(ids)})
 
 
 @transaction.atomic
@@ -123,10 +185,7 @@ def _warn_batch(now: datetime, limit: int) -> int:
     )
     if not rows:
         return 0
-    ids = [r["id"] for r in rows]
-    SLAClock.objects.filter(id__in=ids, warned_at__isnull=True).update(warned_at=F("warn_at"), updated_at=now)
-    SLAWarning.objects.bulk_create(_warning_rows(rows), ignore_conflicts=True)
-    ClockEvent.objects.bulk_create(_warning_events(rows))
+    _record_warnings([r["id"] for r in rows], now)
     publish(sla_events.ClocksWarned(alerts=tuple(_alert(r, r["warn_at"]) for r in rows)))
     return len(rows)
 
@@ -140,48 +199,14 @@ def _breach_batch(now: datetime, limit: int) -> tuple[int, int]:
     if not rows:
         return 0, 0
     ids = [r["id"] for r in rows]
-    SLAClock.objects.filter(id__in=ids, breached_at__isnull=True).update(
-        breached_at=F("due_at"), updated_at=now
-    )
     # A clock breached before the sweep saw its warning is warned at its warning instant too.
     unwarned = [r for r in rows if r["warned_at"] is None and r["warn_at"] is not None]
     if unwarned:
-        SLAClock.objects.filter(id__in=[r["id"] for r in unwarned], warned_at__isnull=True).update(
-            warned_at=F("warn_at")
-        )
-        SLAWarning.objects.bulk_create(_warning_rows(unwarned), ignore_conflicts=True)
-    breaches_record(
-        [
-            Breach(
-                clock_id=r["id"],
-                case_id=r["case_id"],
-                client_id=r["client_id"],
-                metric=r["metric"],
-                priority=r["case__priority"],
-                channel=r["case__current_channel"],
-                breached_at=r["due_at"],
-                detected_by=DetectedBy.SWEEP,
-            )
-            for r in rows
-        ]
-    )
-    ClockEvent.objects.bulk_create(
-        [
-            *_warning_events(unwarned),
-            *(
-                ClockEvent(
-                    clock_id=r["id"],
-                    case_id=r["case_id"],
-                    client_id=r["client_id"],
-                    kind="breached",
-                    at=r["due_at"],
-                    detail={"due_at": r["due_at"].isoformat()},
-                    reason="sweep",
-                )
-                for r in rows
-            ),
-        ]
-    )
+        _record_warnings([r["id"] for r in unwarned], now)
+    if connection.vendor == "postgresql":
+        _claim_breaches_postgresql(ids, now)
+    else:
+        _claim_breaches(ids, now)
     if unwarned:
         publish(sla_events.ClocksWarned(alerts=tuple(_alert(r, r["warn_at"]) for r in unwarned)))
     publish(sla_events.ClocksBreached(alerts=tuple(_alert(r, r["due_at"]) for r in rows)))

@@ -100,20 +100,25 @@ def test_a_breach_recorded_at_stop_is_not_recorded_again_by_the_sweep():
 @pytest.mark.django_db
 def test_a_crash_midway_loses_nothing_and_duplicates_nothing(monkeypatch):
     _setup(4)
-    real_bulk_create = sweep_module.ClockEvent.objects.bulk_create
+    real_publish = sweep_module.publish
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("worker died between the breach rows and the clock events")
+    def crash_after_writing_breaches(event):
+        if isinstance(event, ClocksBreached):
+            raise RuntimeError("worker died after writing the breach rows, before commit")
+        real_publish(event)
 
-    monkeypatch.setattr(sweep_module.ClockEvent.objects, "bulk_create", crash)
+    monkeypatch.setattr(sweep_module, "publish", crash_after_writing_breaches)
     with pytest.raises(RuntimeError):
         sla_sweep(now=T0 + timedelta(hours=2))
-    assert (Breach.objects.count(), SLAWarning.objects.count()) == (0, 0)
+    # The warning batch had committed; the breach batch rolled back whole.
+    assert (Breach.objects.count(), SLAWarning.objects.count()) == (0, 4)
     assert not SLAClock.objects.filter(breached_at__isnull=False).exists()
-    monkeypatch.setattr(sweep_module.ClockEvent.objects, "bulk_create", real_bulk_create)
-    assert sla_sweep(now=T0 + timedelta(hours=2)).as_dict() == {"warned": 4, "breached": 4}
+    assert not ClockEvent.objects.filter(kind="breached").exists()
+    monkeypatch.setattr(sweep_module, "publish", real_publish)
+    assert sla_sweep(now=T0 + timedelta(hours=2)).as_dict() == {"warned": 0, "breached": 4}
     assert sla_sweep(now=T0 + timedelta(hours=2)).as_dict() == {"warned": 0, "breached": 0}
     assert (Breach.objects.count(), SLAWarning.objects.count()) == (4, 4)
+    assert ClockEvent.objects.filter(kind="warned").count() == 4
     assert ClockEvent.objects.filter(kind="breached").count() == 4
 
 
