@@ -1,0 +1,10 @@
+#!/bin/sh
+# Run every benchmark in bench/ and print its figures. Database benchmarks use PostgreSQL:
+# BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/accord_bench) is created if missing.
+set -e
+cd "$(dirname "$0")"
+PY=../.venv/bin/python
+for script in bench_*.py; do
+  echo "== $script"
+  $PY "$script"
+done
