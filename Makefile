@@ -24,6 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	@mkdir -p var
 	sh bin/test-setup
+	@if [ -f bin/test-setup-browser ]; then sh bin/test-setup-browser; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
