@@ -465,6 +465,27 @@ def case_close(
     )
 
 
+def _set_field(
+    case: Case,
+    *,
+    kind: str,
+    field: str,
+    old: Any,
+    new: Any,
+    actor: Any,
+    when: datetime,
+    reason: str,
+    event: events.CaseEventBase,
+) -> Case:
+    """Record one field change of a locked case on its timeline, save it and publish `event`."""
+    _record(
+        case, kind, Actor.of(actor), occurred_at=when, before={field: old}, after={field: new}, reason=reason
+    )
+    _bump(case, [field])
+    publish(event)
+    return case
+
+
 @transaction.atomic
 def case_assign(
     *, case: Case, assignee, actor: Any, reason: str = "", expected_version: int | None = None
@@ -475,32 +496,28 @@ def case_assign(
         raise ApplicationError("A closed case cannot be reassigned.")
     if assignee is not None and not (assignee.is_active and _user_serves(assignee, case.client_id)):
         raise ApplicationError.for_field("assignee", "This user does not serve this case's client.")
-    new_id = assignee.pk if assignee is not None else None
-    if case.assignee_id == new_id:
+    old, new = case.assignee_id, assignee.pk if assignee is not None else None
+    if old == new:
         return case
-    old_id = case.assignee_id
     now = _now()
     case.assignee = assignee
-    _record(
+    return _set_field(
         case,
-        CaseEventKind.ASSIGNED,
-        Actor.of(actor),
-        occurred_at=now,
-        before={"assignee": old_id},
-        after={"assignee": new_id},
+        kind=CaseEventKind.ASSIGNED,
+        field="assignee",
+        old=old,
+        new=new,
+        actor=actor,
+        when=now,
         reason=reason,
-    )
-    _bump(case, ["assignee"])
-    publish(
-        events.CaseAssigned(
+        event=events.CaseAssigned(
             case_id=case.pk,
             client_id=case.client_id,
             occurred_at=now,
-            old_assignee_id=old_id,
-            new_assignee_id=new_id,
-        )
+            old_assignee_id=old,
+            new_assignee_id=new,
+        ),
     )
-    return case
 
 
 @transaction.atomic
@@ -519,31 +536,28 @@ def case_priority_set(
     case = _lock(case, expected_version)
     if case.status == CaseStatus.CLOSED:
         raise ApplicationError("A closed case cannot change priority.")
-    if case.priority == priority:
-        return case
     old = case.priority
+    if old == priority:
+        return case
     when = _aware(occurred_at, "occurred_at")
     case.priority = priority
-    _record(
+    return _set_field(
         case,
-        CaseEventKind.PRIORITY_CHANGED,
-        Actor.of(actor),
-        occurred_at=when,
-        before={"priority": old},
-        after={"priority": priority},
+        kind=CaseEventKind.PRIORITY_CHANGED,
+        field="priority",
+        old=old,
+        new=priority,
+        actor=actor,
+        when=when,
         reason=reason,
-    )
-    _bump(case, ["priority"])
-    publish(
-        events.CasePriorityChanged(
+        event=events.CasePriorityChanged(
             case_id=case.pk,
             client_id=case.client_id,
             occurred_at=when,
             old_priority=old,
             new_priority=priority,
-        )
+        ),
     )
-    return case
 
 
 def priority_is_raise(old: str, new: str) -> bool:
@@ -558,31 +572,28 @@ def case_queue_set(
     if queue.client_id != case.client_id:
         raise ApplicationError.for_field("queue", "This queue belongs to another client.")
     case = _lock(case, expected_version)
-    if case.queue_id == queue.pk:
-        return case
     old = case.queue_id
+    if old == queue.pk:
+        return case
     now = _now()
     case.queue = queue
-    _record(
+    return _set_field(
         case,
-        CaseEventKind.QUEUE_CHANGED,
-        Actor.of(actor),
-        occurred_at=now,
-        before={"queue": old},
-        after={"queue": queue.pk},
+        kind=CaseEventKind.QUEUE_CHANGED,
+        field="queue",
+        old=old,
+        new=queue.pk,
+        actor=actor,
+        when=now,
         reason=reason,
-    )
-    _bump(case, ["queue"])
-    publish(
-        events.CaseQueueChanged(
+        event=events.CaseQueueChanged(
             case_id=case.pk,
             client_id=case.client_id,
             occurred_at=now,
             old_queue_id=old,
             new_queue_id=queue.pk,
-        )
+        ),
     )
-    return case
 
 
 @transaction.atomic
@@ -593,51 +604,46 @@ def case_tier_set(
     if tier not in (1, 2, 3):
         raise ApplicationError.for_field("tier", "The tier is 1, 2 or 3.")
     case = _lock(case, expected_version)
-    if case.tier == tier:
-        return case
     old = case.tier
+    if old == tier:
+        return case
     now = _now()
     case.tier = tier
-    _record(
+    return _set_field(
         case,
-        CaseEventKind.TIER_CHANGED,
-        Actor.of(actor),
-        occurred_at=now,
-        before={"tier": old},
-        after={"tier": tier},
+        kind=CaseEventKind.TIER_CHANGED,
+        field="tier",
+        old=old,
+        new=tier,
+        actor=actor,
+        when=now,
         reason=reason,
-    )
-    _bump(case, ["tier"])
-    publish(
-        events.CaseTierChanged(
+        event=events.CaseTierChanged(
             case_id=case.pk, client_id=case.client_id, occurred_at=now, old_tier=old, new_tier=tier
-        )
+        ),
     )
-    return case
 
 
 @transaction.atomic
 def case_sentiment_set(*, case: Case, sentiment: float, actor: Any = None) -> Case:
-    """Store the case's rolling sentiment (computed by the caller)."""
+    """Store the case's rolling sentiment (computed by the caller), clamped to -1..1."""
     case = _lock(case, None)
     now = _now()
     old = case.sentiment
     case.sentiment = round(max(-1.0, min(1.0, sentiment)), 4)
-    _record(
+    return _set_field(
         case,
-        CaseEventKind.SENTIMENT,
-        Actor.of(actor),
-        occurred_at=now,
-        before={"sentiment": old},
-        after={"sentiment": case.sentiment},
-    )
-    _bump(case, ["sentiment"])
-    publish(
-        events.CaseSentimentChanged(
+        kind=CaseEventKind.SENTIMENT,
+        field="sentiment",
+        old=old,
+        new=case.sentiment,
+        actor=actor,
+        when=now,
+        reason="",
+        event=events.CaseSentimentChanged(
             case_id=case.pk, client_id=case.client_id, occurred_at=now, sentiment=case.sentiment
-        )
+        ),
     )
-    return case
 
 
 @dataclass(frozen=True)
