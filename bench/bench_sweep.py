@@ -33,7 +33,8 @@ def build(clocks: int, due: int) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO cases_case (public_id, client_id, customer_id, queue_id, subject, status, priority,
+                INSERT INTO cases_case (public_id, client_id, customer_id, queue_id, subject, status,
+                    priority,
                     origin_channel, current_channel, tier, external_id, version, opened_at, last_activity_at,
                     created_at, updated_at, reopen_count)
                 SELECT gen_random_uuid(), %s, %s, %s, 'bench', 'open', 'normal', 'chat', 'chat', 1, '', 1,
@@ -48,8 +49,9 @@ def build(clocks: int, due: int) -> None:
         # except `due` of them whose due time has just passed.
         cursor.execute(
             """
-            INSERT INTO slas_slaclock (client_id, case_id, policy_id, policy_version, calendar_id, metric, cycle,
-                warning_percent, target_seconds, started_at, due_at, warn_at, warned_at, paused_seconds, pauses,
+            INSERT INTO slas_slaclock (client_id, case_id, policy_id, policy_version, calendar_id, metric,
+                cycle, warning_percent, target_seconds, started_at, due_at, warn_at, warned_at,
+                paused_seconds, pauses,
                 outcome, updated_at)
             SELECT c.client_id, c.id, %(policy)s, 1, %(calendar)s, 'next_response', g.cycle, 80, 3600,
                 now() - interval '50 minutes', now() + (random() * interval '3 days') + interval '1 hour',

@@ -391,7 +391,9 @@ class Breach(models.Model):
     clock = models.OneToOneField(SLAClock, on_delete=models.CASCADE, related_name="breach")
     # Copies of the clock's case and client (see ClockEvent).
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="breaches", db_constraint=False)
-    client = models.ForeignKey(Client, on_delete=models.DO_NOTHING, related_name="breaches", db_constraint=False)
+    client = models.ForeignKey(
+        Client, on_delete=models.DO_NOTHING, related_name="breaches", db_constraint=False
+    )
     metric = models.CharField(max_length=24, choices=Metric.choices)
     priority = models.CharField(max_length=8, choices=Priority.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
