@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
 	sh bench/run_all.sh
