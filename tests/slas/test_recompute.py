@@ -54,8 +54,7 @@ def test_dry_run_reports_every_change_and_writes_nothing(client_a, replied_late_
     )
     assert (
         f"case {late.pk} first_response#1 changed: due 2026-03-02T15:00:00+00:00 -> "
-        "2026-03-02T14:45:00+00:00\n"
-        in out
+        "2026-03-02T14:45:00+00:00\n" in out
     )
     assert "2 cases replayed; 2 clocks changed; 1 breaches gained, 0 lost (dry run, nothing written)." in out
     assert list(SLAClock.objects.order_by("pk").values_list("due_at", "outcome", "breached_at")) == before
