@@ -4,3 +4,21 @@ from django.apps import AppConfig
 class ConnectorsConfig(AppConfig):
     name = "connectors"
     verbose_name = "Connectors"
+
+    def ready(self) -> None:
+        from cases import events as case_events
+        from config.events import subscribe
+        from slas import events as sla_events
+
+        from . import alerts, services, webhooks
+
+        # Outbox rows (webhooks, alerts) are written in the transaction of the change they
+        # report; their tasks are enqueued on commit (transaction.on_commit inside the handlers).
+        for event_type in webhooks.CASE_EVENT_TYPES:
+            subscribe(event_type, webhooks.on_case_event, phase="transaction")
+        for event_type in webhooks.SLA_EVENT_TYPES:
+            subscribe(event_type, webhooks.on_clock_alerts, phase="transaction")
+        subscribe(sla_events.ClocksWarned, alerts.on_clock_alerts, phase="transaction")
+        subscribe(sla_events.ClocksBreached, alerts.on_clock_alerts, phase="transaction")
+        # An agent's reply is marked queued with it and delivered by a task after commit.
+        subscribe(case_events.InteractionAppended, services.on_interaction_appended, phase="transaction")

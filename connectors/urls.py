@@ -1,3 +1,11 @@
 """Inbound connector endpoints, mounted at /api/v1/connectors/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "connectors"
+
+urlpatterns = [
+    path("<slug:slug>/events", views.inbound_events, name="inbound-events"),
+]

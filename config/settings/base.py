@@ -217,7 +217,7 @@ SPECTACULAR_SETTINGS = {
 # How long after its last activity an unresolved case still absorbs a customer's new contact,
 # when the client sets no window of its own.
 ACCORD_DEFAULT_CONTINUATION_HOURS = env.int("ACCORD_DEFAULT_CONTINUATION_HOURS", default=72)
-ACCORD_SWEEP_BATCH_SIZE = env.int("ACCORD_SWEEP_BATCH_SIZE", default=5000)
+ACCORD_SWEEP_BATCH_SIZE = env.int("ACCORD_SWEEP_BATCH_SIZE", default=10000)
 
 LOGGING = {
     "version": 1,
@@ -233,3 +233,26 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Connectors -------------------------------------------------------------------------------
+# Inbound endpoint: largest accepted body, and how far X-Accord-Timestamp may be from now.
+ACCORD_CONNECTOR_MAX_BODY_BYTES = env.int("ACCORD_CONNECTOR_MAX_BODY_BYTES", default=1_048_576)
+ACCORD_CONNECTOR_SIGNATURE_TOLERANCE_SECONDS = env.int(
+    "ACCORD_CONNECTOR_SIGNATURE_TOLERANCE_SECONDS", default=300
+)
+# After a rotation the previous signing secret stays valid this long.
+ACCORD_CONNECTOR_SECRET_GRACE_HOURS = env.int("ACCORD_CONNECTOR_SECRET_GRACE_HOURS", default=24)
+# Outbound webhooks: seconds between attempts (8 attempts over about 27 h by default), request
+# timeout, consecutive failures that pause a subscription, age after which an unsent row's task
+# counts as lost, and whether http://127.0.0.1 / [::1] endpoints are allowed (local testing only).
+ACCORD_WEBHOOK_RETRY_SCHEDULE = env.list(
+    "ACCORD_WEBHOOK_RETRY_SCHEDULE", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+ACCORD_WEBHOOK_TIMEOUT_SECONDS = env.int("ACCORD_WEBHOOK_TIMEOUT_SECONDS", default=10)
+ACCORD_WEBHOOK_PAUSE_AFTER_FAILURES = env.int("ACCORD_WEBHOOK_PAUSE_AFTER_FAILURES", default=20)
+ACCORD_WEBHOOK_LOST_AFTER_SECONDS = env.int("ACCORD_WEBHOOK_LOST_AFTER_SECONDS", default=120)
+ACCORD_WEBHOOKS_ALLOW_LOOPBACK = env.bool("ACCORD_WEBHOOKS_ALLOW_LOOPBACK", default=False)
+# IMAP polling: socket timeout, messages per poll, and a poller's lease on a mailbox.
+ACCORD_IMAP_TIMEOUT_SECONDS = env.int("ACCORD_IMAP_TIMEOUT_SECONDS", default=30)
+ACCORD_IMAP_BATCH_SIZE = env.int("ACCORD_IMAP_BATCH_SIZE", default=200)
+ACCORD_IMAP_LEASE_SECONDS = env.int("ACCORD_IMAP_LEASE_SECONDS", default=300)

@@ -1,0 +1,304 @@
+"""Inbound ingestion on PostgreSQL: N mixed-channel signed events (SMS, WhatsApp, chat, e-mail,
+voice, social, portal; about a third open a new case, the rest follow up) through the real
+endpoint, with an SLA policy applying, first in one process through Django's test client, then
+over HTTP to gunicorn (2 workers, loopback). Prints events/s and p50/p95 latency.
+
+    python bench/bench_ingest.py [--events 10000] [--http-threads 4] [--skip-http]
+
+BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/accord_bench_ingest) is created
+if missing and migrated. Only loopback traffic; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/accord_bench_ingest"
+ENV = {
+    "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
+    "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    "ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
+    "SECURE_SSL_REDIRECT": "false",
+    "LOG_LEVEL": "WARNING",
+}
+ADAPTERS = ("sms", "whatsapp", "chat", "email", "voice", "social", "portal")
+
+
+def django_setup() -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    os.environ["DATABASE_URL"] = url
+    for key, value in ENV.items():
+        os.environ.setdefault(key, value)
+    sys.path.insert(0, str(ROOT))
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def connectors() -> dict:
+    from cases.models import Client
+    from connectors.choices import ADAPTER_CHANNEL
+    from connectors.models import Connector
+    from tests.factories import ClientFactory, QueueFactory, SLAPolicyFactory
+
+    client = Client.objects.filter(slug="bench-ingest").first()
+    if client is None:
+        client = ClientFactory(slug="bench-ingest", name="Bench ingest")
+        SLAPolicyFactory(
+            client=client,
+            targets={
+                (metric, priority): 3600
+                for metric in ("first_response", "next_response", "resolution")
+                for priority in ("urgent", "high", "normal", "low")
+            },
+        )
+    queue = client.queues.first() or QueueFactory(client=client, name="Bench", slug="bench")
+    result = {}
+    for adapter in ADAPTERS:
+        result[adapter], _ = Connector.objects.get_or_create(
+            slug=f"bench-{adapter}",
+            defaults={
+                "client": client,
+                "name": f"Bench {adapter}",
+                "adapter": adapter,
+                "channel": ADAPTER_CHANNEL[adapter],
+                "default_queue": queue,
+                "signing_secret": f"acs_bench_{adapter}",
+            },
+        )
+    return result
+
+
+def payload(adapter: str, run: str, index: int, person: int) -> tuple[bytes, str]:
+    """One native payload: `person` (one of ~N/3 people) writes message `index`."""
+    phone = f"+1415{5550000 + person:07d}"[:12]
+    email = f"person{person}@bench.example"
+    mid = f"{run}-{index}"
+    now = datetime.now(UTC)
+    at = now.isoformat()
+    if adapter == "sms":
+        body = {"MessageSid": f"SM{mid}", "From": phone, "To": "+18005550100", "Body": f"sms {index} bill"}
+        return urlencode(body).encode(), "application/x-www-form-urlencoded"
+    if adapter == "whatsapp":
+        message = {
+            "from": phone[1:],
+            "id": f"wamid.{mid}",
+            "timestamp": str(int(now.timestamp())),
+            "type": "text",
+            "text": {"body": f"whatsapp {index}"},
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"profile": {"name": "P"}, "wa_id": phone[1:]}],
+            "messages": [message],
+        }
+        data = {
+            "object": "whatsapp_business_account",
+            "entry": [{"changes": [{"field": "messages", "value": value}]}],
+        }
+        return json.dumps(data).encode(), "application/json"
+    if adapter == "chat":
+        data = {
+            "event": "message",
+            "event_id": mid,
+            "session_id": f"{run}-s{person}",
+            "occurred_at": at,
+            "visitor": {"id": f"{run}-v{person}", "email": email},
+            "message": {"id": f"m-{mid}", "author": "customer", "text": f"chat {index}"},
+        }
+        return json.dumps(data).encode(), "application/json"
+    if adapter == "email":
+        raw = (
+            f"From: Person {person} <{email}>\r\nTo: support@bench.example\r\nSubject: Mail {index}\r\n"
+            f"Date: {format_datetime(now)}\r\nMessage-ID: <{mid}@bench.example>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\nBody of mail {index}\r\n"
+        )
+        return raw.encode(), "message/rfc822"
+    if adapter == "voice":
+        data = {
+            "call_id": f"call-{mid}",
+            "caller": phone,
+            "queue_entered_at": at,
+            "answered_at": now.isoformat() if index % 3 else None,
+            "abandoned_at": None if index % 3 else now.isoformat(),
+            "agent": "sam",
+        }
+        return json.dumps(data).encode(), "application/json"
+    if adapter == "social":
+        data = {
+            "platform": "x",
+            "handle": f"bench_{person}",
+            "message_id": mid,
+            "kind": "post",
+            "text": f"social {index}",
+            "created_at": at,
+        }
+        return json.dumps(data).encode(), "application/json"
+    data = {"submission_id": mid, "email": email, "subject": f"Form {index}", "body": f"portal {index}"}
+    return urlencode(data).encode(), "application/x-www-form-urlencoded"
+
+
+def plan(events: int, run: str):
+    """Payloads made at send time (their timestamps are current, as a live sender's are)."""
+    people = max(1, events // 3)
+    for i in range(events):
+        adapter = ADAPTERS[i % len(ADAPTERS)]
+        yield (adapter, *payload(adapter, run, i, (i * 7919) % people))
+
+
+def report(label: str, latencies: list[float], elapsed: float, statuses: dict) -> None:
+    latencies = sorted(latencies)
+    p50 = statistics.median(latencies) * 1000
+    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
+    print(
+        f"{label:<34} {len(latencies):>6} events  {len(latencies) / elapsed:8.1f} events/s  "
+        f"p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  statuses {dict(sorted(statuses.items()))}"
+    )
+
+
+def bench_test_client(connector_map: dict, events: int) -> None:
+    from django.test import Client as HttpClient
+
+    from connectors import signing
+
+    http = HttpClient()
+    work = plan(events, f"tc{uuid.uuid4().hex[:6]}")
+    latencies, statuses = [], {}
+    started = time.perf_counter()
+    for adapter, body, content_type in work:
+        connector = connector_map[adapter]
+        headers = signing.sign(connector.signing_secret, int(time.time()), body)
+        t0 = time.perf_counter()
+        response = http.post(
+            f"/api/v1/connectors/{connector.slug}/events",
+            data=body,
+            content_type=content_type,
+            headers=headers,
+        )
+        latencies.append(time.perf_counter() - t0)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    report("test client, one process", latencies, time.perf_counter() - started, statuses)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_gunicorn(connector_map: dict, events: int, threads: int) -> None:
+    import requests
+
+    from connectors import signing
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        work = plan(events, f"http{uuid.uuid4().hex[:6]}")
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        lock = threading.Lock()
+        cursor = iter(work)
+
+        def worker():
+            session = requests.Session()
+            while True:
+                with lock:
+                    item = next(cursor, None)
+                if item is None:
+                    return
+                adapter, body, content_type = item
+                connector = connector_map[adapter]
+                headers = {
+                    "Content-Type": content_type,
+                    **signing.sign(connector.signing_secret, int(time.time()), body),
+                }
+                t0 = time.perf_counter()
+                response = session.post(
+                    f"http://127.0.0.1:{port}/api/v1/connectors/{connector.slug}/events",
+                    data=body,
+                    headers=headers,
+                    timeout=30,
+                )
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    latencies.append(elapsed)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        started = time.perf_counter()
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join(timeout=900)
+        report(
+            f"HTTP, gunicorn 2 workers, {threads} clients", latencies, time.perf_counter() - started, statuses
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--http-threads", type=int, default=4)
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+    url = django_setup()
+    connector_map = connectors()
+    print(f"database {url.rsplit('@', 1)[-1]}, {args.events} mixed-channel signed events per run")
+    bench_test_client(connector_map, args.events)
+    if not args.skip_http:
+        bench_gunicorn(connector_map, args.events, args.http_threads)
+
+
+if __name__ == "__main__":
+    main()

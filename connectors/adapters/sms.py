@@ -1,0 +1,32 @@
+"""SMS: a Twilio-style inbound message webhook (form post; JSON with the same keys accepted):
+``MessageSid``, ``From``, ``To``, ``Body``, ``NumMedia`` and ``MediaUrl0``... The sender's
+number is the identity; the conversation continues through the continuation window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .base import Identity, InboundMessage, load_form_or_json, require, text_of
+
+
+def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage:
+    data = load_form_or_json(raw, content_type)
+    sid = str(require(data, "MessageSid"))
+    sender = str(require(data, "From"))
+    body = text_of(str(data.get("Body") or ""))
+    try:
+        media_count = int(data.get("NumMedia") or 0)
+    except ValueError:
+        media_count = 0
+    media = [str(data[f"MediaUrl{i}"]) for i in range(media_count) if data.get(f"MediaUrl{i}")]
+    if not body and not media:
+        require(data, "Body")
+    return InboundMessage(
+        channel="sms",
+        external_id=sid,
+        occurred_at=now,
+        identities=(Identity("phone", sender),),
+        subject=body[:120] or "SMS",
+        body=body or f"[{len(media)} media attachment(s)]",
+        metadata={"message_id": sid, "from": sender, "to": str(data.get("To") or ""), "media": media},
+    )

@@ -1,0 +1,78 @@
+"""WhatsApp: a WhatsApp Cloud API webhook (``object: whatsapp_business_account``,
+``entry[].changes[].value.messages[]`` with ``contacts[].profile.name``). One message per
+payload; a payload carrying only delivery statuses has no message (it is stored as ignored)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .base import AdapterError, Identity, InboundMessage, load_json, parse_time, require, text_of
+
+
+def _text(message: dict) -> str:
+    kind = message.get("type")
+    if kind == "text":
+        return str((message.get("text") or {}).get("body") or "")
+    if kind in ("image", "video", "document", "audio", "sticker"):
+        media = message.get(kind) or {}
+        caption = media.get("caption") or media.get("filename") or ""
+        return f"[{kind}] {caption}".strip()
+    if kind == "button":
+        return str((message.get("button") or {}).get("text") or "")
+    if kind == "interactive":
+        reply = message.get("interactive") or {}
+        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
+        return str(chosen.get("title") or "")
+    if kind == "location":
+        location = message.get("location") or {}
+        return (
+            f"[location] {location.get('name') or ''} {location.get('latitude')},{location.get('longitude')}"
+        )
+    raise AdapterError("messages[0].type", f"Unsupported WhatsApp message type {kind!r}.")
+
+
+def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage | None:
+    data = load_json(raw)
+    if data.get("object") != "whatsapp_business_account":
+        raise AdapterError(
+            "object", "Not a WhatsApp Cloud API webhook (object must be whatsapp_business_account)."
+        )
+    entries = data.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise AdapterError("entry", "Missing required list 'entry'.")
+    messages, contacts, value_metadata = [], [], {}
+    for entry in entries:
+        for change in (entry or {}).get("changes") or []:
+            value = (change or {}).get("value") or {}
+            messages.extend(value.get("messages") or [])
+            contacts.extend(value.get("contacts") or [])
+            value_metadata = value.get("metadata") or value_metadata
+    if not messages:
+        return None  # statuses only: nothing to ingest
+    if len(messages) > 1:
+        raise AdapterError("messages", "One message per payload: this one carries several.")
+    message = messages[0]
+    message_id = str(require(message, "id", label="messages[0].id"))
+    sender = str(require(message, "from", label="messages[0].from"))
+    body = text_of(_text(message))
+    name = ""
+    for contact in contacts:
+        if str(contact.get("wa_id")) == sender:
+            name = str((contact.get("profile") or {}).get("name") or "")
+    context = message.get("context") or {}
+    return InboundMessage(
+        channel="whatsapp",
+        external_id=message_id,
+        occurred_at=parse_time(message.get("timestamp"), "messages[0].timestamp", now=now),
+        identities=(Identity("phone", "+" + sender.lstrip("+")),),
+        display_name=name[:200],
+        subject=body[:120] or "WhatsApp message",
+        body=body,
+        metadata={
+            "message_id": message_id,
+            "from": sender,
+            "to": str(value_metadata.get("display_phone_number") or ""),
+            "type": message.get("type"),
+            "in_reply_to": context.get("id") or "",
+        },
+    )

@@ -1,0 +1,108 @@
+"""Reads of the connectors app, scoped and prefetched."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from cases.access import client_ids_for_user
+from cases.models import Client, CustomerIdentity, Interaction
+
+from .models import Connector, InboundEvent, RoutingRule, WebhookDelivery, WebhookSubscription
+
+
+def connector_for_inbound(*, slug: str) -> Connector | None:
+    """The connector of an inbound URL, with what ingestion needs joined (one query)."""
+    return Connector.objects.select_related("client", "default_queue").filter(slug=slug).first()
+
+
+def connector_list(*, user) -> QuerySet[Connector]:
+    return Connector.objects.filter(client_id__in=client_ids_for_user(user)).select_related(
+        "client", "default_queue"
+    )
+
+
+def connectors_of_client(*, client_id: int) -> list[Connector]:
+    return list(Connector.objects.filter(client_id=client_id).order_by("id"))
+
+
+def identities_find_for_update(
+    *, client: Client, identities: list[tuple[str, str]]
+) -> list[CustomerIdentity]:
+    """The identities among `identities` (normalized `(kind, value)`) known in `client`, with
+    their customers, whose rows are locked (PostgreSQL) in customer order: a second message of
+    the same customer waits here until the first one's case exists."""
+    condition = Q()
+    for kind, value in identities:
+        condition |= Q(kind=kind, value=value)
+    if not condition:
+        return []
+    return list(
+        CustomerIdentity.objects.filter(condition, client=client)
+        .select_related("customer")
+        .select_for_update(of=("customer",))
+        .order_by("customer_id", "id")
+    )
+
+
+def routing_rules_for_client(*, client_id: int) -> list[RoutingRule]:
+    """The client's active routing rules in order, each with its queue."""
+    return list(
+        RoutingRule.objects.filter(client_id=client_id, is_active=True)
+        .select_related("queue")
+        .order_by("order", "id")
+    )
+
+
+def interaction_by_public_id(*, client_id: int, public_ids: list[str]) -> Interaction | None:
+    return (
+        Interaction.objects.filter(client_id=client_id, public_id__in=public_ids)
+        .select_related("case")
+        .order_by("-occurred_at")
+        .first()
+    )
+
+
+def interaction_of_event(*, event: InboundEvent) -> Interaction | None:
+    """The interaction a processed event produced (same connector source and external id)."""
+    if not event.external_id:
+        return None
+    return (
+        Interaction.objects.filter(
+            client_id=event.client_id, source=event.connector.slug, external_id=event.external_id
+        )
+        .select_related("case")
+        .first()
+    )
+
+
+def inbound_event_list(*, user) -> QuerySet[InboundEvent]:
+    return InboundEvent.objects.filter(client_id__in=client_ids_for_user(user)).select_related(
+        "connector", "client"
+    )
+
+
+def subscriptions_for(*, client_ids: set[int], event_type: str) -> list[WebhookSubscription]:
+    """Active subscriptions of `client_ids` to `event_type` (paused ones too: their deliveries
+    wait until they are resumed)."""
+    return [
+        subscription
+        for subscription in WebhookSubscription.objects.filter(client_id__in=client_ids, is_active=True).only(
+            "id", "client_id", "events"
+        )
+        if event_type in (subscription.events or [])
+    ]
+
+
+def deliveries_due(*, now, grace_seconds: int, limit: int) -> list[int]:
+    """Ids of pending deliveries that should be attempted now and that no sender holds: retries
+    whose time has come, and first attempts whose task seems lost (older than the grace)."""
+    from datetime import timedelta
+
+    return list(
+        WebhookDelivery.objects.filter(state="pending", next_attempt_at__lte=now)
+        .filter(Q(attempts__gt=0) | Q(created_at__lte=now - timedelta(seconds=grace_seconds)))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(subscription__is_active=True, subscription__paused_at__isnull=True)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )

@@ -1,0 +1,721 @@
+"""Every write of the connectors app for connectors, ingestion and outbound replies.
+Webhooks live in `connectors.webhooks`, alerts in `connectors.alerts`, IMAP in `connectors.imap`.
+
+Ingestion (`inbound_receive`) guarantees:
+- the raw payload is stored as an `InboundEvent` (committed) before it is processed;
+- processing is one transaction: identity -> customer -> case -> interaction(s); it commits
+  whole (event `processed`) or not at all (event `failed` with the error, replayable);
+- a message is ingested once per connector: the event is unique on `(connector, external_id)`
+  and the interaction on `(client, source, external_id)`; concurrent deliveries of the same
+  message, or of two first messages of a new customer, yield one customer, case and row
+  (identity unique constraint + retry, and the customer row locked while its case is found).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cases import selectors as case_selectors
+from cases import services as case_services
+from cases.choices import (
+    UNRESOLVED_STATUSES,
+    AuthorKind,
+    Channel,
+    DeliveryStatus,
+    Direction,
+    IdentityKind,
+    Priority,
+)
+from cases.models import Case, Client, Customer, Interaction, Queue
+from config.errors import ApplicationError
+
+from . import adapters, selectors
+from .adapters.base import InboundMessage, clip, digest
+from .choices import ADAPTER_CHANNEL, AdapterKind, InboundStatus
+from .models import Connector, InboundEvent
+from .routing import Contact, Rule, route
+
+logger = logging.getLogger(__name__)
+
+# Set while a connector ingests: what it appends was delivered on the channel already, so the
+# outbound-reply handler leaves it alone without a query.
+_INGESTING: ContextVar[str] = ContextVar("accord_connector_ingesting", default="")
+
+
+def _label(connector: Connector) -> str:
+    return f"connector:{connector.slug}"
+
+
+# --- Connectors --------------------------------------------------------------------------------
+
+
+def secret_generate() -> str:
+    return "acs_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class SecretIssued:
+    """A connector (or subscription) with its new secret: show it once, then drop it."""
+
+    obj: Any
+    secret: str
+
+
+def _connector_validate(connector: Connector) -> None:
+    from django.core.exceptions import ValidationError
+
+    try:
+        connector.full_clean(exclude=["signing_secret", "client", "default_queue"])
+        connector.clean()
+    except ValidationError as exc:
+        raise ApplicationError(
+            "The connector is not valid.",
+            field_errors={key: [str(m) for m in messages] for key, messages in exc.message_dict.items()},
+        ) from exc
+
+
+@transaction.atomic
+def connector_create(
+    *,
+    client: Client,
+    name: str,
+    slug: str,
+    adapter: str,
+    default_queue: Queue,
+    settings_data: dict | None = None,
+    imap_password: str = "",
+    is_active: bool = True,
+    actor: Any = None,
+) -> SecretIssued:
+    """Create a connector with a fresh signing secret, returned once in the result."""
+    if adapter not in AdapterKind.values:
+        raise ApplicationError.for_field("adapter", f"Unknown adapter {adapter!r}.")
+    if Connector.objects.filter(slug=slug).exists():
+        raise ApplicationError.for_field("slug", f"A connector {slug!r} already exists.")
+    secret = secret_generate()
+    connector = Connector(
+        client=client,
+        name=name,
+        slug=slug,
+        channel=ADAPTER_CHANNEL[adapter],
+        adapter=adapter,
+        default_queue=default_queue,
+        signing_secret=secret,
+        settings=settings_data or {},
+        credentials={"imap_password": imap_password} if imap_password else {},
+        is_active=is_active,
+    )
+    _connector_validate(connector)
+    connector._change_reason = "created"
+    connector.save()
+    return SecretIssued(connector, secret)
+
+
+@transaction.atomic
+def connector_update(
+    *, connector: Connector, actor: Any = None, imap_password: str | None = None, reason: str = "edited"
+) -> Connector:
+    """Save edits made to `connector` (admin form); the adapter decides the channel. A new IMAP
+    password replaces the stored one; None keeps it."""
+    connector.channel = ADAPTER_CHANNEL.get(connector.adapter, connector.channel)
+    _connector_validate(connector)
+    if imap_password:
+        connector.credentials = {**(connector.credentials or {}), "imap_password": imap_password}
+    connector._change_reason = reason
+    connector.save()
+    return connector
+
+
+@transaction.atomic
+def connector_secret_rotate(
+    *, connector: Connector, actor: Any = None, grace_hours: int | None = None
+) -> SecretIssued:
+    """Issue a new signing secret. The current one stays valid for `grace_hours` (setting
+    ACCORD_CONNECTOR_SECRET_GRACE_HOURS) so senders can switch without losing a message."""
+    connector = Connector.objects.select_for_update().get(pk=connector.pk)
+    hours = settings.ACCORD_CONNECTOR_SECRET_GRACE_HOURS if grace_hours is None else grace_hours
+    now = timezone.now()
+    secret = secret_generate()
+    connector.previous_signing_secret = connector.signing_secret
+    connector.previous_secret_expires_at = now + timedelta(hours=hours)
+    connector.signing_secret = secret
+    connector.secret_rotated_at = now
+    connector._change_reason = f"signing secret rotated (previous valid {hours} h)"
+    connector.save()
+    return SecretIssued(connector, secret)
+
+
+def connector_secrets(connector: Connector, *, now: datetime) -> list[str]:
+    """The secrets a request may be signed with now: current, and previous during rotation."""
+    valid = [connector.signing_secret]
+    if (
+        connector.previous_signing_secret
+        and connector.previous_secret_expires_at
+        and connector.previous_secret_expires_at > now
+    ):
+        valid.append(connector.previous_signing_secret)
+    return valid
+
+
+# --- Ingestion ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    """What became of one payload; `http_status` is what the endpoint answers."""
+
+    outcome: str  # processed | duplicate | ignored | failed
+    http_status: int
+    detail: str
+    event: InboundEvent | None = None
+    case: Case | None = None
+    interaction: Interaction | None = None
+    errors: dict[str, list[str]] | None = None
+
+
+def inbound_receive(
+    *,
+    connector: Connector,
+    raw: bytes,
+    content_type: str = "",
+    via: str = "webhook",
+    now: datetime | None = None,
+) -> ReceiveResult:
+    """Store `raw` as an InboundEvent, then ingest its message exactly once (see module doc).
+    Never called inside another transaction: the raw event must be committed first."""
+    now = now or timezone.now()
+    try:
+        message = adapters.parse(connector.adapter, raw, content_type, now=now)
+    except adapters.AdapterError as exc:
+        event = InboundEvent.objects.create(
+            client_id=connector.client_id,
+            connector=connector,
+            via=via,
+            status=InboundStatus.FAILED,
+            content_type=content_type[:120],
+            payload=raw,
+            error=f"{exc.field}: {exc.message}",
+        )
+        return ReceiveResult("failed", 400, exc.message, event=event, errors={exc.field: [exc.message]})
+    if message is None:
+        # Keyed by the payload's digest: a re-delivered receipt is not stored twice.
+        try:
+            with transaction.atomic():
+                event = InboundEvent.objects.create(
+                    client_id=connector.client_id,
+                    connector=connector,
+                    via=via,
+                    external_id=digest(raw),
+                    status=InboundStatus.IGNORED,
+                    content_type=content_type[:120],
+                    payload=raw,
+                    processed_at=now,
+                )
+        except IntegrityError:
+            event = InboundEvent.objects.get(connector=connector, external_id=digest(raw))
+        return ReceiveResult(
+            "ignored", 202, "The payload carries no message; nothing to ingest.", event=event
+        )
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                client_id=connector.client_id,
+                connector=connector,
+                via=via,
+                external_id=message.external_id,
+                content_type=content_type[:120],
+                payload=raw,
+            )
+        fresh = True
+    except IntegrityError:
+        event = InboundEvent.objects.get(connector=connector, external_id=message.external_id)
+        event.connector = connector
+        if event.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
+            return _duplicate(event)
+        fresh = False
+    return _process(connector, event, message, recheck=not fresh, now=now)
+
+
+def _duplicate(event: InboundEvent) -> ReceiveResult:
+    interaction = selectors.interaction_of_event(event=event)
+    return ReceiveResult(
+        "duplicate",
+        200,
+        "This message was already ingested; nothing changed.",
+        event=event,
+        case=interaction.case if interaction else None,
+        interaction=interaction,
+    )
+
+
+def _process(
+    connector: Connector, event: InboundEvent, message: InboundMessage, *, recheck: bool, now: datetime
+) -> ReceiveResult:
+    try:
+        with transaction.atomic():
+            # Claim the event first: the UPDATE locks its row, so a concurrent delivery (or a
+            # replay) of the same message waits here, then finds it processed and stops.
+            claimed = InboundEvent.objects.filter(
+                pk=event.pk, status__in=[InboundStatus.RECEIVED, InboundStatus.FAILED]
+            ).update(
+                status=InboundStatus.PROCESSED,
+                processed_at=now,
+                error="",
+                attempts=F("attempts") + (1 if recheck else 0),
+            )
+            if not claimed:
+                return _duplicate(event)
+            case, interaction = _ingest(connector, message)
+    except ApplicationError as exc:
+        errors = exc.field_errors or None
+        _event_fail(event, exc.message + (f" {json.dumps(errors)}" if errors else ""), counted=recheck)
+        return ReceiveResult("failed", 422, exc.message, event=event, errors=errors)
+    except Exception as exc:
+        logger.exception("Ingestion of inbound event %s failed", event.pk)
+        _event_fail(event, f"{type(exc).__name__}: {exc}", counted=recheck)
+        return ReceiveResult(
+            "failed", 500, "The message could not be processed; it is kept for replay.", event=event
+        )
+    return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
+
+
+def _event_fail(event: InboundEvent, error: str, *, counted: bool) -> None:
+    InboundEvent.objects.filter(pk=event.pk).exclude(status=InboundStatus.PROCESSED).update(
+        status=InboundStatus.FAILED, error=error[:5000], attempts=F("attempts") + (1 if counted else 0)
+    )
+
+
+def _normalized_identities(client: Client, message: InboundMessage) -> list[tuple[str, str]]:
+    if not message.identities:
+        raise ApplicationError.for_field("identity", "The message names no sender.")
+    result: list[tuple[str, str]] = []
+    for position, identity in enumerate(message.identities):
+        try:
+            value = case_services.identity_normalize(client=client, kind=identity.kind, value=identity.value)
+        except ApplicationError as exc:
+            if position == 0:
+                raise ApplicationError.for_field(f"identity.{identity.kind}", exc.message) from exc
+            continue  # a secondary identity that does not parse is dropped, not fatal
+        if (identity.kind, value) not in result:
+            result.append((identity.kind, value))
+    return result
+
+
+def _customer_resolve(
+    client: Client, identities: list[tuple[str, str]], message: InboundMessage, label: str
+) -> tuple[Customer, bool]:
+    """The customer owning any of `identities` (locked), or a new one. Returns (customer, new)."""
+    rows = selectors.identities_find_for_update(client=client, identities=identities)
+    if not rows:
+        try:
+            customer = case_services.customer_create(
+                client=client,
+                display_name=message.display_name,
+                identities=identities,
+                language=(message.language or "en")[:12],
+                actor=label,
+            )
+            return customer, True
+        except ApplicationError:
+            # A concurrent first message of the same person created them: theirs is the one.
+            rows = selectors.identities_find_for_update(client=client, identities=identities)
+            if not rows:
+                raise
+    by_key = {(row.kind, row.value): row for row in rows}
+    customer = next(by_key[key].customer for key in identities if key in by_key)
+    for kind, value in identities:
+        if (kind, value) not in by_key:
+            try:
+                case_services.identity_add(customer=customer, kind=kind, value=value, actor=label)
+            except ApplicationError:
+                # Another customer has it: two people or one to merge; never merged silently.
+                logger.info(
+                    "Identity %s:%s of customer %s belongs to another customer", kind, value, customer.pk
+                )
+    return customer, False
+
+
+_OWN_MESSAGE_ID = re.compile(r"^accord\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@")
+
+
+def _case_find(
+    client: Client, customer: Customer, new_customer: bool, message: InboundMessage
+) -> Case | None:
+    case = None
+    if message.thread_refs:
+        case = case_selectors.case_find_by_thread(client=client, thread_keys=list(message.thread_refs))
+        if case is None:
+            own = [m.group(1) for ref in message.thread_refs if (m := _OWN_MESSAGE_ID.match(ref))]
+            if own:
+                replied = selectors.interaction_by_public_id(client_id=client.pk, public_ids=own)
+                if replied is not None and replied.case.status in UNRESOLVED_STATUSES:
+                    case = replied.case
+    if case is None and not new_customer:
+        case = case_selectors.case_find_continuation(
+            customer=customer, at=message.occurred_at, window_hours=client.continuation_window_hours
+        )
+    return case
+
+
+def _case_open(connector: Connector, customer: Customer, message: InboundMessage, label: str) -> Case:
+    rows = selectors.routing_rules_for_client(client_id=connector.client_id)
+    queues = {row.queue_id: row.queue for row in rows}
+    rules = [
+        Rule(
+            rule_id=row.pk,
+            queue_id=row.queue_id,
+            priority=row.priority,
+            channels=frozenset(row.channels or []),
+            keywords=tuple(row.keywords or []),
+            segments=frozenset(row.segments or []),
+            vip=row.vip,
+            languages=frozenset(row.languages or []),
+        )
+        for row in rows
+    ]
+    contact = Contact(
+        channel=message.channel,
+        subject=message.subject,
+        body=message.body,
+        segment=customer.segment,
+        is_vip=customer.is_vip,
+        language=message.language or customer.language,
+    )
+    chosen = route(rules, contact)
+    if chosen is None:
+        queue, priority, reason = connector.default_queue, Priority.NORMAL, f"opened by {label}"
+    else:
+        queue, priority = queues[chosen.queue_id], chosen.priority
+        reason = f"opened by {label}, routed by rule {chosen.rule_id}"
+    channel_label = Channel(message.channel).label
+    subject = clip(message.subject, 300) or clip(message.body, 120) or f"{channel_label} contact"
+    return case_services.case_open(
+        client=connector.client,
+        customer=customer,
+        queue=queue,
+        subject=subject,
+        channel=message.channel,
+        priority=priority,
+        opened_at=message.occurred_at,
+        actor=label,
+        reason=reason,
+    )
+
+
+def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Interaction]:
+    client = connector.client
+    label = _label(connector)
+    identities = _normalized_identities(client, message)
+    customer, new_customer = _customer_resolve(client, identities, message, label)
+    case = _case_find(client, customer, new_customer, message)
+    if case is None:
+        case = _case_open(connector, customer, message, label)
+    token = _INGESTING.set(connector.slug)
+    try:
+        who = f"{label} ({message.actor_label})"[:120] if message.actor_label else label
+        result = case_services.interaction_append(
+            case=case,
+            channel=message.channel,
+            direction=message.direction,
+            author_kind=message.author_kind,
+            body=message.body,
+            occurred_at=message.occurred_at,
+            actor=case_services.Actor(label=who),
+            source=connector.slug,
+            external_id=message.external_id,
+            thread_key=message.thread_key,
+            metadata=message.metadata,
+        )
+        for follow_up in message.follow_ups:
+            case_services.interaction_append(
+                case=case,
+                channel=message.channel,
+                direction=follow_up.direction,
+                author_kind=follow_up.author_kind,
+                body=follow_up.body,
+                occurred_at=follow_up.occurred_at,
+                actor=case_services.Actor(label=follow_up.actor_label or label),
+                source=connector.slug,
+                external_id=follow_up.external_id,
+                thread_key=message.thread_key,
+                metadata=follow_up.metadata,
+            )
+    finally:
+        _INGESTING.reset(token)
+    return case, result.interaction
+
+
+def inbound_event_replay(*, event: InboundEvent, actor: Any = None) -> ReceiveResult:
+    """Process a failed (or stuck received) event again from its stored raw payload, once the
+    cause is fixed. A processed or ignored event is left alone."""
+    event = InboundEvent.objects.select_related(
+        "connector", "connector__client", "connector__default_queue"
+    ).get(pk=event.pk)
+    if event.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
+        raise ApplicationError(f"Event {event.pk} is {event.status}; only failed events are replayed.")
+    connector = event.connector
+    now = timezone.now()
+    try:
+        message = adapters.parse(connector.adapter, bytes(event.payload), event.content_type, now=now)
+    except adapters.AdapterError as exc:
+        _event_fail(event, f"{exc.field}: {exc.message}", counted=True)
+        return ReceiveResult("failed", 400, exc.message, event=event, errors={exc.field: [exc.message]})
+    if message is None:
+        InboundEvent.objects.filter(pk=event.pk).update(
+            status=InboundStatus.IGNORED, processed_at=now, error=""
+        )
+        return ReceiveResult("ignored", 202, "No message in the payload.", event=event)
+    if not event.external_id:
+        try:
+            # A payload that failed to parse before has no key yet: claim it (or find the
+            # message already ingested through a later delivery).
+            with transaction.atomic():
+                InboundEvent.objects.filter(pk=event.pk).update(external_id=message.external_id)
+        except IntegrityError:
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=InboundStatus.PROCESSED, processed_at=now, error="superseded by a later delivery"
+            )
+            return ReceiveResult(
+                "duplicate", 200, "A later delivery of this message was ingested.", event=event
+            )
+    return _process(connector, event, message, recheck=True, now=now)
+
+
+# --- Outbound replies --------------------------------------------------------------------------
+
+
+def reply_send(*, case: Case, body: str, actor: Any, channel: str | None = None) -> Interaction:
+    """An agent's public reply on `channel` (default: the case's current channel). It is
+    appended to the timeline now and delivered through that channel's connector by a task
+    after commit; its delivery state (queued -> sent | failed) shows on the interaction."""
+    if not (body or "").strip():
+        raise ApplicationError.for_field("body", "Write the reply.")
+    return case_services.interaction_append(
+        case=case,
+        channel=channel or case.current_channel,
+        direction=Direction.OUTBOUND,
+        author_kind=AuthorKind.AGENT,
+        author=actor if not isinstance(actor, str) else None,
+        actor=actor,
+        body=body.strip(),
+        source="ui",
+    ).interaction
+
+
+def _reply_connector(interaction: Interaction, connectors: list[Connector]) -> Connector | None:
+    """The connector an outbound interaction leaves through: the active connector of its channel
+    the customer last wrote through on this case, else the first one of the channel."""
+    candidates = [
+        c
+        for c in connectors
+        if c.is_active and c.channel == interaction.channel and c.channel != Channel.VOICE
+        and (c.channel == Channel.EMAIL or (c.settings or {}).get("delivery_url"))
+    ]  # fmt: skip
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    slugs = {c.slug: c for c in candidates}
+    last = (
+        Interaction.objects.filter(
+            case_id=interaction.case_id, direction=Direction.INBOUND, source__in=list(slugs)
+        )
+        .order_by("-occurred_at", "-id")
+        .values_list("source", flat=True)
+        .first()
+    )
+    return slugs.get(last) or candidates[0]
+
+
+def on_interaction_appended(event) -> None:
+    """In the appending transaction: an agent's outbound message not recorded by a connector is
+    marked `queued` (so a lost task is found again) and its delivery task enqueued on commit."""
+    if event.direction != Direction.OUTBOUND or event.author_kind != AuthorKind.AGENT or _INGESTING.get():
+        return
+    interaction = Interaction.objects.get(pk=event.interaction_id)
+    if interaction.delivery_status:
+        return
+    connectors = selectors.connectors_of_client(client_id=event.client_id)
+    if interaction.source in {c.slug for c in connectors}:
+        return  # delivered on the channel already (a chat platform's agent message, a call answer)
+    if _reply_connector(interaction, connectors) is None:
+        return
+    case_services.interaction_delivery_set(interaction=interaction, delivery_status=DeliveryStatus.QUEUED)
+    transaction.on_commit(partial(reply_enqueue, interaction.pk), robust=True)
+
+
+def reply_enqueue(interaction_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("connectors.tasks.reply_deliver_task", interaction_id, task_name=f"reply-{interaction_id}")
+
+
+class DeliveryError(Exception):
+    pass
+
+
+def _email_reply(connector: Connector, interaction: Interaction) -> str:
+    case = interaction.case
+    last_email = (
+        Interaction.objects.filter(case=case, channel=Channel.EMAIL, direction=Direction.INBOUND)
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    meta = last_email.metadata if last_email else {}
+    recipient = meta.get("reply_to") or meta.get("from")
+    if not recipient:
+        recipient = (
+            case.customer.identities.filter(kind=IdentityKind.EMAIL)
+            .order_by("id")
+            .values_list("value", flat=True)
+            .first()
+        )
+    if not recipient:
+        raise DeliveryError("The customer has no e-mail address.")
+    from_address = (connector.settings or {}).get("from_address") or settings.DEFAULT_FROM_EMAIL
+    domain = from_address.rpartition("@")[2] or "accord.invalid"
+    headers = {"Message-ID": f"<accord.{interaction.public_id}@{domain}>"}
+    if last_email is not None and last_email.thread_key:
+        parent = last_email.thread_key
+        references = [*meta.get("references", []), parent]
+        headers["In-Reply-To"] = f"<{parent}>"
+        headers["References"] = " ".join(f"<{ref}>" for ref in dict.fromkeys(references))
+    subject = meta.get("subject") or case.subject
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    EmailMessage(
+        subject=subject, body=interaction.body, from_email=from_address, to=[recipient], headers=headers
+    ).send()
+    return f"e-mailed to {recipient}"
+
+
+def _post_reply(connector: Connector, interaction: Interaction) -> str:
+    import requests
+
+    from . import signing
+    from .webhooks import url_check
+
+    url = (connector.settings or {}).get("delivery_url", "")
+    try:
+        url_check(url)
+    except ApplicationError as exc:
+        raise DeliveryError(f"Delivery URL refused: {exc.message}") from exc
+    case = interaction.case
+    payload = {
+        "type": "message.outbound",
+        "channel": interaction.channel,
+        "interaction_id": str(interaction.public_id),
+        "case_id": str(case.public_id),
+        "customer_id": str(case.customer.public_id),
+        "identities": [
+            {"kind": kind, "value": value}
+            for kind, value in case.customer.identities.values_list("kind", "value")
+        ],
+        "thread_key": case.interactions.filter(direction=Direction.INBOUND, channel=interaction.channel)
+        .exclude(thread_key="")
+        .order_by("-occurred_at")
+        .values_list("thread_key", flat=True)
+        .first()
+        or "",
+        "body": interaction.body,
+        "occurred_at": interaction.occurred_at.isoformat(),
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        **signing.sign(connector.signing_secret, int(time.time()), body),
+    }
+    try:
+        response = requests.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
+    if not 200 <= response.status_code < 300:
+        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
+    return f"posted to {urlsplit(url).netloc}: HTTP {response.status_code}"
+
+
+def reply_deliver(*, interaction_id: int) -> str:
+    """Send a queued outbound interaction through its connector and record sent or failed.
+    Safe to run twice: anything not `queued` any more is left alone."""
+    interaction = (
+        Interaction.objects.select_related("case", "case__customer").filter(pk=interaction_id).first()
+    )
+    if interaction is None or interaction.delivery_status != DeliveryStatus.QUEUED:
+        return "skipped"
+    connector = _reply_connector(interaction, selectors.connectors_of_client(client_id=interaction.client_id))
+    try:
+        if connector is None:
+            raise DeliveryError(f"No active {interaction.channel} connector can deliver this reply.")
+        if connector.channel == Channel.EMAIL:
+            detail = _email_reply(connector, interaction)
+        else:
+            detail = _post_reply(connector, interaction)
+    except DeliveryError as exc:
+        case_services.interaction_delivery_set(
+            interaction=interaction, delivery_status=DeliveryStatus.FAILED, detail=str(exc)
+        )
+        return "failed"
+    except Exception as exc:  # the mail backend's own errors (SMTP) count as a failed delivery
+        logger.exception("Reply %s could not be delivered", interaction_id)
+        case_services.interaction_delivery_set(
+            interaction=interaction,
+            delivery_status=DeliveryStatus.FAILED,
+            detail=f"{type(exc).__name__}: {exc}",
+        )
+        return "failed"
+    case_services.interaction_delivery_set(
+        interaction=interaction, delivery_status=DeliveryStatus.SENT, detail=detail
+    )
+    return "sent"
+
+
+def reply_retry(*, interaction: Interaction, actor: Any = None) -> Interaction:
+    """Queue a failed reply again (after the cause is fixed)."""
+    if interaction.delivery_status != DeliveryStatus.FAILED:
+        raise ApplicationError("Only a failed delivery is retried.")
+    interaction = case_services.interaction_delivery_set(
+        interaction=interaction, delivery_status=DeliveryStatus.QUEUED, detail="retried"
+    )
+    transaction.on_commit(partial(reply_enqueue, interaction.pk), robust=True)
+    return interaction
+
+
+def replies_resend_stale(
+    *, now: datetime | None = None, older_than_seconds: int = 300, limit: int = 500
+) -> int:
+    """Enqueue again the replies still `queued` long after they were written (their task was
+    lost with a broker or worker). Returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        Interaction.objects.filter(
+            delivery_status=DeliveryStatus.QUEUED,
+            direction=Direction.OUTBOUND,
+            created_at__lte=now - timedelta(seconds=older_than_seconds),
+            created_at__gte=now - timedelta(days=2),
+        )
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for interaction_id in ids:
+        reply_enqueue(interaction_id)
+    return len(ids)

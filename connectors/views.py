@@ -1,0 +1,89 @@
+"""The inbound endpoint: `POST /api/v1/connectors/<slug>/events`.
+
+Thin: find the connector, check the size, the signature and the connector's state, hand the
+raw bytes to `services.inbound_receive`, shape the answer. Every error is the API's problem
+envelope (config.api_errors). Checks run in this order, and each refusal writes nothing:
+unknown connector 404, body over the limit 413, signature missing/bad/outside the tolerance
+401, inactive connector 403.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from config.api_errors import CONTENT_TYPE, problem
+
+from . import selectors, services, signing
+
+
+def _problem(status: int, detail: str, *, errors: dict | None = None, code: str | None = None, **extra):
+    body = problem(status, detail, errors=errors, code=code)
+    body.update(extra)
+    response = JsonResponse(body, status=status, content_type=CONTENT_TYPE)
+    if status == 401:
+        response["WWW-Authenticate"] = 'HMAC-SHA256 realm="accord-connectors"'
+    return response
+
+
+@csrf_exempt
+def inbound_events(request, slug: str):
+    if request.method != "POST":
+        response = _problem(405, "Send events with POST.")
+        response["Allow"] = "POST"
+        return response
+    connector = selectors.connector_for_inbound(slug=slug)
+    if connector is None:
+        return _problem(404, f"No connector {slug!r}.")
+    limit = settings.ACCORD_CONNECTOR_MAX_BODY_BYTES
+    too_big = _problem(413, f"The body is over the limit of {limit} bytes.")
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+            return too_big
+    except ValueError:
+        return _problem(400, "Content-Length is not a number.")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return too_big
+    if len(raw) > limit:
+        return too_big
+    now = time.time()
+    try:
+        signing.verify(
+            secrets=services.connector_secrets(connector, now=_aware(now)),
+            timestamp_header=request.headers.get(signing.TIMESTAMP_HEADER),
+            signature_header=request.headers.get(signing.SIGNATURE_HEADER),
+            body=raw,
+            now=now,
+            tolerance_seconds=settings.ACCORD_CONNECTOR_SIGNATURE_TOLERANCE_SECONDS,
+        )
+    except signing.SignatureError as exc:
+        return _problem(401, str(exc), code="bad_signature")
+    if not connector.is_active:
+        return _problem(403, f"Connector {slug!r} is inactive.", code="connector_inactive")
+    result = services.inbound_receive(
+        connector=connector, raw=raw, content_type=request.META.get("CONTENT_TYPE", "")
+    )
+    event_id = result.event.pk if result.event else None
+    if result.outcome == "failed":
+        code = {400: "bad_payload", 422: "unprocessable"}.get(result.http_status)
+        return _problem(
+            result.http_status, result.detail, errors=result.errors, code=code, inbound_event=event_id
+        )
+    body = {"status": result.outcome, "detail": result.detail, "inbound_event": event_id}
+    if result.case is not None:
+        body["case"] = str(result.case.public_id)
+    if result.interaction is not None:
+        body["interaction"] = str(result.interaction.public_id)
+    return JsonResponse(body, status=result.http_status)
+
+
+def _aware(epoch: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, tz=UTC)

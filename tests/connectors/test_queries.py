@@ -1,0 +1,79 @@
+"""Query cost of one ingested event: constant (the 1st and the 20th cost the same), for a new
+case and for a follow-up, with an SLA policy applying (the realistic path).
+
+Counted through the endpoint in autocommit (transaction=True), as in production, with tasks
+enqueued on the ORM broker instead of run inline. `data` statements exclude SAVEPOINT /
+RELEASE / BEGIN / COMMIT; `total` includes them (each nested service of cases opens a
+savepoint)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import SLAPolicyFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FORM = "application/x-www-form-urlencoded"
+CONTROL = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK")
+
+
+@pytest.fixture
+def realistic(make_connector, client_a, monkeypatch):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # enqueue on the ORM broker, as in production
+    SLAPolicyFactory(
+        client=client_a,
+        targets={
+            ("first_response", "normal"): 3600,
+            ("next_response", "normal"): 3600,
+            ("resolution", "normal"): 86400,
+        },
+    )
+    return make_connector("sms")
+
+
+def _cost(post_event, connector, body: bytes) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as context:
+        response = post_event(connector, body, content_type=FORM)
+    assert response.status_code == 201, response.content
+    statements = [query["sql"] for query in context.captured_queries]
+    data = [sql for sql in statements if sql.split()[0].upper() not in CONTROL]
+    return len(data), len(statements)
+
+
+def test_follow_up_costs_constant_and_at_most_15_data_statements(realistic, post_event):
+    costs = [
+        _cost(post_event, realistic, f"MessageSid=F{i}&From=%2B14155550000&Body=again+{i}".encode())
+        for i in range(6)
+    ]
+    # The first message opens the case; every follow-up after it costs the same.
+    follow_ups = costs[1:]
+    assert len(set(follow_ups)) == 1, follow_ups
+    data, total = follow_ups[0]
+    assert data <= 15
+    assert total <= 23
+
+
+def test_new_case_costs_constant(realistic, post_event):
+    costs = [
+        _cost(post_event, realistic, f"MessageSid=N{i}&From=%2B1415555{i + 1:04d}&Body=hi".encode())
+        for i in range(6)
+    ]
+    # The very first case of the client also warms the compiled-calendar cache: compare the rest.
+    assert len(set(costs[1:])) == 1, costs
+    data, total = costs[-1]
+    # Connectors' own share is 7 statements (connector, raw event, identity lookup, routing
+    # rules, two webhook-subscription lookups, event update); the rest is cases' services
+    # (customer, identity, case, timeline, interaction), the SLA engine and governance's handler.
+    assert data <= 34
+    assert total <= 48
+
+
+def test_max_queries_pin(realistic, post_event, django_assert_max_num_queries):
+    post_event(realistic, b"MessageSid=P0&From=%2B14155550000&Body=first", content_type=FORM)
+    with django_assert_max_num_queries(23):
+        post_event(realistic, b"MessageSid=P1&From=%2B14155550000&Body=second", content_type=FORM)
