@@ -23,6 +23,7 @@ class CaseOpened(CaseEventBase):
     channel: str
     queue_id: int
     status: str
+    customer_segment: str
 
 
 @dataclass(frozen=True)

@@ -121,20 +121,22 @@ def customer_create(
 
 
 def _identity_insert(*, customer: Customer, kind: str, value: str) -> CustomerIdentity:
-    existing = CustomerIdentity.objects.filter(client_id=customer.client_id, kind=kind, value=value).first()
-    if existing is not None:
-        if existing.customer_id == customer.id:
-            return existing
-        raise ApplicationError.for_field("value", f"{kind} {value} already belongs to another customer.")
+    """Insert the identity; on the unique constraint, it is this customer's already (returned) or
+    another customer's (refused). The common path is one INSERT."""
     try:
         with transaction.atomic():
             return CustomerIdentity.objects.create(
                 client_id=customer.client_id, customer=customer, kind=kind, value=value
             )
-    except IntegrityError as exc:
+    except IntegrityError:
+        existing = CustomerIdentity.objects.filter(
+            client_id=customer.client_id, kind=kind, value=value
+        ).first()
+        if existing is not None and existing.customer_id == customer.id:
+            return existing
         raise ApplicationError.for_field(
             "value", f"{kind} {value} already belongs to another customer."
-        ) from exc
+        ) from None
 
 
 @transaction.atomic
@@ -310,6 +312,7 @@ def case_open(
             channel=channel,
             queue_id=queue.pk,
             status=case.status,
+            customer_segment=customer.segment,
         )
     )
     return case
@@ -689,15 +692,12 @@ def interaction_append(
         errors["author_kind"] = ["A customer does not write outbound messages or notes."]
     if errors:
         raise ApplicationError("The interaction was refused.", field_errors=errors)
-    if external_id:
-        existing = Interaction.objects.filter(
-            client_id=case.client_id, source=source, external_id=external_id
-        ).first()
-        if existing is not None:
-            return AppendResult(existing, created=False)
     when = _aware(occurred_at, "occurred_at")
     case = _lock(case, None)
     if case.status == CaseStatus.CLOSED:
+        existing = _interaction_existing(case.client_id, source, external_id)
+        if existing is not None:  # a re-delivery of a message the case took before it closed
+            return AppendResult(existing, created=False)
         raise ApplicationError("A closed case takes no new interactions; open a new case.")
     who = Actor.of(actor if actor is not None else author)
     try:
@@ -718,9 +718,8 @@ def interaction_append(
                 delivery_status=delivery_status,
             )
     except IntegrityError:
-        # A concurrent delivery of the same message won the race: theirs is the one row.
-        existing = Interaction.objects.get(client_id=case.client_id, source=source, external_id=external_id)
-        return AppendResult(existing, created=False)
+        # Delivered before (or concurrently, and the other delivery won): that row is the one.
+        return AppendResult(_interaction_existing(case.client_id, source, external_id), created=False)
     fields = ["last_activity_at"]
     if channel != case.current_channel and direction != Direction.NOTE:
         _record(
@@ -766,6 +765,12 @@ def interaction_append(
         fields.append("status")
     _bump(case, fields)
     return AppendResult(interaction, created=True)
+
+
+def _interaction_existing(client_id: int, source: str, external_id: str) -> Interaction | None:
+    if not external_id:
+        return None
+    return Interaction.objects.filter(client_id=client_id, source=source, external_id=external_id).first()
 
 
 @transaction.atomic

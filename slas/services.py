@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from cases import events as case_events
@@ -39,6 +40,7 @@ from .models import (
     Holiday,
     SLAClock,
     SLAPolicy,
+    SLATarget,
     SLAWarning,
 )
 
@@ -183,7 +185,7 @@ class PolicyChoice:
 
 
 def policies_for_client(client_id: int) -> list[SLAPolicy]:
-    """Active policies of a client in order, with what matching and snapshots need."""
+    """Active policies of a client in order, with what matching and snapshots need (4 queries)."""
     policies = list(
         SLAPolicy.objects.filter(client_id=client_id, is_active=True)
         .select_related("calendar")
@@ -191,15 +193,50 @@ def policies_for_client(client_id: int) -> list[SLAPolicy]:
         .order_by("order", "id")
     )
     if policies:
-        versions: dict[int, int] = {}
-        for policy_id, history_id in (
+        versions = dict(
             SLAPolicy.history.filter(id__in=[p.pk for p in policies])
-            .order_by("id", "history_id")
-            .values_list("id", "history_id")
-        ):
-            versions[policy_id] = history_id
+            .order_by()
+            .values("id")
+            .annotate(version=Max("history_id"))
+            .values_list("id", "version")
+        )
         for policy in policies:
             policy.current_version = versions.get(policy.pk)
+    return policies
+
+
+# Live matching reads a client's policies from this in-process cache, keyed by a revision that
+# moves with every recorded change of the client's policies (queues included) or targets (the
+# latest history id and time of each: a rolled-back change can free an id for reuse, never a
+# time): one small query per case opened instead of four. Policies change through the admin and the
+# governance services, which record history; SLA repair always reads them fresh.
+_policies_cache: dict[int, tuple[tuple, list[SLAPolicy]]] = {}
+
+
+def _policies_revision(client_id: int) -> tuple:
+    policy_history = SLAPolicy.history.model._meta.db_table
+    target_history = SLATarget.history.model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(history_id) FROM {policy_history} WHERE client_id = %s), "
+            f"(SELECT MAX(history_date) FROM {policy_history} WHERE client_id = %s), "
+            f"(SELECT MAX(t.history_id) FROM {target_history} t JOIN {SLAPolicy._meta.db_table} p "
+            "ON p.id = t.policy_id WHERE p.client_id = %s), "
+            f"(SELECT MAX(t.history_date) FROM {target_history} t JOIN {SLAPolicy._meta.db_table} p "
+            "ON p.id = t.policy_id WHERE p.client_id = %s)",
+            [client_id] * 4,
+        )
+        return tuple(cursor.fetchone())
+
+
+def policies_for_client_cached(client_id: int) -> list[SLAPolicy]:
+    """`policies_for_client`, served from the revision-keyed cache when nothing changed."""
+    revision = _policies_revision(client_id)
+    cached = _policies_cache.get(client_id)
+    if cached is not None and cached[0] == revision:
+        return cached[1]
+    policies = policies_for_client(client_id)
+    _policies_cache[client_id] = (revision, policies)
     return policies
 
 
@@ -435,16 +472,25 @@ def on_case_event(event: Any) -> None:
 
 
 def _open_case_sla(event: case_events.CaseOpened, engine_event: engine.EngineEvent) -> None:
-    case = Case.objects.select_related("customer").get(pk=event.case_id)
+    # The event carries what matching and the clocks need: no need to read the case back.
+    case = Case(
+        pk=event.case_id,
+        client_id=event.client_id,
+        queue_id=event.queue_id,
+        priority=event.priority,
+        origin_channel=event.channel,
+        current_channel=event.channel,
+        status=event.status,
+    )
     choice = policy_match(
-        policies=policies_for_client(case.client_id),
-        channel=case.origin_channel,
-        priority=case.priority,
-        queue_id=case.queue_id,
-        segment=case.customer.segment,
+        policies=policies_for_client_cached(event.client_id),
+        channel=event.channel,
+        priority=event.priority,
+        queue_id=event.queue_id,
+        segment=event.customer_segment,
     )
     case_sla = CaseSLA(
-        case=case, client_id=case.client_id, unmatched_reason="" if choice.policy else choice.reason
+        case=case, client_id=event.client_id, unmatched_reason="" if choice.policy else choice.reason
     )
     if choice.policy is None:
         case_sla.save()
@@ -455,7 +501,6 @@ def _open_case_sla(event: case_events.CaseOpened, engine_event: engine.EngineEve
     snapshot = _snapshot(case_sla, calendar_compiled(case_sla.calendar))
     state = engine.CaseClocks(policy=snapshot)
     changes = engine.apply(state, engine_event)
-    case_sla.case = case
     _persist_live(case_sla, state, [], changes, at=engine_event.at, create=True)
 
 

@@ -147,6 +147,7 @@ def test_case_open_records_opened_event_and_publishes(
             channel="chat",
             queue_id=queue_a.pk,
             status="new",
+            customer_segment="standard",
         )
     ]
 

@@ -119,6 +119,21 @@ def test_first_matching_policy_in_order_wins_and_conditions_apply(client_a):
     ]
 
 
+def test_policy_changes_apply_to_the_next_case_opened(client_a, policy):
+    _open(client_a)  # the client's policies are now cached
+    target = policy.targets.get(metric=FR, priority="normal")
+    target.seconds = 120
+    target.save()
+    assert _clock(_open(client_a), FR).target_seconds == 120
+    restricted_to = QueueFactory(client=client_a)
+    policy.queues.add(restricted_to)
+    assert CaseSLA.objects.get(case=_open(client_a)).policy is None
+    assert CaseSLA.objects.get(case=_open(client_a, queue=restricted_to)).policy == policy
+    policy.is_active = False
+    policy.save()
+    assert CaseSLA.objects.get(case=_open(client_a, queue=restricted_to)).policy is None
+
+
 def test_case_no_policy_matches_says_so_and_has_no_clocks(client_a):
     SLAPolicyFactory(client=client_a, channels=["voice"], targets={(FR, "normal"): 20})
     case = _open(client_a, channel=Channel.EMAIL)
