@@ -305,3 +305,6 @@ class SatisfactionSurveyAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
     search_fields = ["case__subject", "comment"]
     list_select_related = ["case", "client"]
     date_hierarchy = "answered_at"
+
+
+from . import admin_api  # noqa: E402,F401  (API keys and idempotency records)

@@ -326,3 +326,79 @@ class SatisfactionSurvey(models.Model):
 
     def __str__(self) -> str:
         return f"Survey on {self.case_id}"
+
+
+# --- REST API credentials and idempotency (issue 5) ---------------------------------------------
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class ApiKey(models.Model):
+    """A client system's credential for the REST API, bound to one client and a scope.
+
+    Only the SHA-256 of the key is stored (the key is 32 random bytes, so a plain hash is enough);
+    the raw key is shown once, when it is created. `prefix` is the visible start of the key, to
+    tell keys apart. A key stops working when revoked or past `expires_at`."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=120, help_text="Which system uses this key.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(max_length=10, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    throttle_rate = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        help_text="Requests per period, e.g. 600/min or 20/s. Empty: the API_KEY_THROTTLE_RATE setting.",
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ClientScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["client__name", "name", "id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiKeyScope.READ_WRITE
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed when the same
+    caller sends the same key and body again before `expires_at`. `(principal, key)` is unique, so
+    concurrent requests with one key create one row."""
+
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    principal = models.CharField(max_length=64, help_text="client:<id> for API keys, user:<id> for staff.")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    response_body = models.TextField(blank=True, default="")
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotency_key_unique_per_principal")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

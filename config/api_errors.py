@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -86,6 +86,8 @@ def exception_handler(exc, context):
             status=code,
             content_type=CONTENT_TYPE,
         )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(problem(413, "The request body is too large."), status=413, content_type=CONTENT_TYPE)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

@@ -27,6 +27,7 @@ class DeclaredSchedule:
 
 SCHEDULES: tuple[DeclaredSchedule, ...] = (
     DeclaredSchedule(name="sla-sweep", func="slas.tasks.sla_sweep_task", minutes=1),
+    DeclaredSchedule(name="api-idempotency-purge", func="cases.api.tasks.idempotency_purge_task", minutes=60),
     DeclaredSchedule(name="connectors-imap-poll", func="connectors.tasks.imap_poll_task", minutes=1),
     DeclaredSchedule(name="connectors-outbox-resend", func="connectors.tasks.outbox_resend_task", minutes=1),
     DeclaredSchedule(name="connectors-alert-digest", func="connectors.tasks.alert_digest_task", minutes=1),

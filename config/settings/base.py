@@ -197,17 +197,48 @@ else:
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A client system's API key first (a bad key is a 401), then staff sessions (browsable API).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "cases.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Deny by default: each view lists per action what a caller needs (cases.api.permissions).
+    "DEFAULT_PERMISSION_CLASSES": ["cases.api.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["cases.api.throttling.CallerRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "cases.api.schema.AccordAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "cases.api.pagination.KeysetPagination",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Accord API",
-    "DESCRIPTION": "Cases, SLA clocks and governance for BPO contact centers.",
+    "DESCRIPTION": (
+        "Cases, SLA clocks and governance for BPO contact centers. Client systems authenticate with "
+        "`Authorization: Bearer <API key>`; every error is one `application/problem+json` envelope."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public (they hold no data); every resource needs credentials.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "cases.choices.Channel",
+        "PriorityEnum": "cases.choices.Priority",
+        "CaseStatusEnum": "cases.choices.CaseStatus",
+        "CaseEventKindEnum": "cases.choices.CaseEventKind",
+        "IdentityKindEnum": "cases.choices.IdentityKind",
+        "ClockOutcomeEnum": "slas.models.Outcome",
+        "ClockStateEnum": "slas.api.serializers.CLOCK_STATES",
+        "SLAStateEnum": "slas.api.serializers.SLA_STATES",
+        "BulkOutcomeEnum": "slas.api.serializers.BULK_OUTCOMES",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -256,3 +287,18 @@ ACCORD_WEBHOOKS_ALLOW_LOOPBACK = env.bool("ACCORD_WEBHOOKS_ALLOW_LOOPBACK", defa
 ACCORD_IMAP_TIMEOUT_SECONDS = env.int("ACCORD_IMAP_TIMEOUT_SECONDS", default=30)
 ACCORD_IMAP_BATCH_SIZE = env.int("ACCORD_IMAP_BATCH_SIZE", default=200)
 ACCORD_IMAP_LEASE_SECONDS = env.int("ACCORD_IMAP_LEASE_SECONDS", default=300)
+
+# --- API ----------------------------------------------------------------------------------------
+# Requests per API key (a key's own rate overrides it) and per staff user: N/s, N/min, N/hour or
+# N/day; "none" turns the limit off. Counted in CACHE_URL: use a shared cache (Redis) with several
+# web processes, or each process counts on its own.
+ACCORD_API_KEY_THROTTLE_RATE = env.str("API_KEY_THROTTLE_RATE", default="1200/min")
+ACCORD_API_USER_THROTTLE_RATE = env.str("API_USER_THROTTLE_RATE", default="600/min")
+# Largest API request body (bytes): larger is a 413. Also Django's in-memory body limit.
+ACCORD_API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ACCORD_API_MAX_REQUEST_BYTES
+# How long an Idempotency-Key's first response is replayed.
+ACCORD_API_IDEMPOTENCY_SECONDS = env.int("API_IDEMPOTENCY_SECONDS", default=86_400)
+# Incremental export: rows changed within this margin of now (and, on PostgreSQL, after the start
+# of the oldest writing transaction) wait for the next poll, so a late commit is never skipped.
+ACCORD_API_EXPORT_SAFETY_SECONDS = env.float("API_EXPORT_SAFETY_SECONDS", default=5.0)

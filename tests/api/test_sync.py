@@ -1,0 +1,235 @@
+"""Upsert by external id and bulk upserts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from cases.models import Case, CaseEvent, Interaction
+from slas.models import SLAClock
+from tests.api.conftest import key_client
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def _doc(queue, customer, **extra):
+    return {
+        "subject": "Billing question",
+        "channel": "email",
+        "queue_id": queue.pk,
+        "customer_id": str(customer.public_id),
+        **extra,
+    }
+
+
+def test_put_creates_then_updates_through_services(api_a, policy_a, queue_a, customer_a, agent_a, client_a):
+    url = "/api/v1/cases/by-external-id/CRM-100"
+    created = api_a.put(url, _doc(queue_a, customer_a, opened_at=T0.isoformat()), format="json")
+    assert created.status_code == 201
+    assert created.json()["external_id"] == "CRM-100"
+    from tests.factories import QueueFactory
+
+    other_queue = QueueFactory(client=client_a)
+    update = {
+        "subject": "Billing question (refund)",
+        "priority": "high",
+        "queue_id": other_queue.pk,
+        "assignee_id": agent_a.pk,
+        "status": "pending",
+        "occurred_at": "2026-01-05T09:20:00Z",
+        "reason": "synced from CRM",
+    }
+    updated = api_a.put(url, update, format="json")
+    assert updated.status_code == 200
+    body = updated.json()
+    assert (body["subject"], body["priority"], body["queue_id"], body["assignee_id"], body["status"]) == (
+        "Billing question (refund)",
+        "high",
+        other_queue.pk,
+        agent_a.pk,
+        "pending",
+    )
+    case = Case.objects.get(external_id="CRM-100")
+    kinds = list(CaseEvent.objects.filter(case=case).order_by("id").values_list("kind", flat=True))
+    assert kinds == ["opened", "updated", "queue_changed", "priority_changed", "assigned", "status_changed"]
+    assert set(
+        CaseEvent.objects.filter(case=case).exclude(kind="opened").values_list("reason", flat=True)
+    ) == {"synced from CRM"}
+    # Priority changed at 09:20: the first response target is recomputed from the clock's start.
+    clock = SLAClock.objects.get(case=case, metric="first_response")
+    assert clock.target_seconds == 1800
+    # Sending the same document again changes nothing.
+    version = case.version
+    again = api_a.put(url, update, format="json")
+    assert again.status_code == 200
+    assert Case.objects.get(pk=case.pk).version == version
+
+
+def test_put_refuses_immutable_changes(api_a, queue_a, customer_a, client_a):
+    url = "/api/v1/cases/by-external-id/CRM-7"
+    api_a.put(url, _doc(queue_a, customer_a), format="json")
+    from tests.factories import CustomerFactory
+
+    other = CustomerFactory(client=client_a)
+    response = api_a.put(url, {"channel": "voice", "customer_id": str(other.public_id)}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"channel", "customer_id"}
+    response = api_a.put("/api/v1/cases/by-external-id/CRM-8", {"subject": "no queue"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"channel", "queue_id", "customer_id"}
+
+
+def test_put_with_if_match_and_if_none_match(api_a, queue_a, customer_a):
+    url = "/api/v1/cases/by-external-id/CRM-9"
+    assert api_a.put(url, _doc(queue_a, customer_a), format="json", HTTP_IF_MATCH='"1"').status_code == 412
+    assert not Case.objects.exists()
+    created = api_a.put(url, _doc(queue_a, customer_a), format="json", HTTP_IF_NONE_MATCH="*")
+    assert created.status_code == 201
+    assert api_a.put(url, {"priority": "low"}, format="json", HTTP_IF_NONE_MATCH="*").status_code == 412
+    etag = created["ETag"]
+    assert api_a.put(url, {"priority": "low"}, format="json", HTTP_IF_MATCH=etag).status_code == 200
+    stale = api_a.put(url, {"priority": "urgent"}, format="json", HTTP_IF_MATCH=etag)
+    assert stale.status_code == 412
+    assert Case.objects.get().priority == "low"
+
+
+def test_historical_sync_gives_the_clocks_it_would_have_had(api_a, policy_a, queue_a, customer_a):
+    doc = _doc(
+        queue_a,
+        customer_a,
+        opened_at="2026-01-05T09:00:00Z",
+        status="resolved",
+        occurred_at="2026-01-05T15:00:00Z",
+        first_contact_resolution=True,
+        interactions=[
+            {
+                "external_id": "m2",
+                "channel": "email",
+                "direction": "outbound",
+                "author_kind": "agent",
+                "body": "fixed",
+                "occurred_at": "2026-01-05T11:30:00Z",
+            },
+            {
+                "external_id": "m1",
+                "channel": "email",
+                "direction": "inbound",
+                "author_kind": "customer",
+                "body": "help",
+                "occurred_at": "2026-01-05T09:00:00Z",
+            },
+        ],
+    )
+    response = api_a.put("/api/v1/cases/by-external-id/OLD-1", doc, format="json")
+    assert response.status_code == 201, response.content
+    clocks = {c["metric"]: c for c in response.json()["clocks"]}
+    assert clocks["first_response"]["stopped_at"] == "2026-01-05T11:30:00Z"
+    assert clocks["first_response"]["outcome"] == "missed"  # 1 h target
+    assert clocks["resolution"]["stopped_at"] == "2026-01-05T15:00:00Z"
+    assert clocks["resolution"]["outcome"] == "met"
+    assert response.json()["sla"]["state"] == "breached"
+    # Re-sending the item duplicates nothing.
+    api_a.put("/api/v1/cases/by-external-id/OLD-1", doc, format="json")
+    assert Interaction.objects.count() == 2
+
+
+def test_bulk_items_are_independent(api_a, policy_a, queue_a, customer_a):
+    api_a.put("/api/v1/cases/by-external-id/B-2", _doc(queue_a, customer_a), format="json")
+    items = [
+        {"external_id": "B-1", **_doc(queue_a, customer_a)},
+        {"external_id": "B-2", "priority": "urgent"},
+        {"external_id": "B-3", **_doc(queue_a, customer_a, queue_id=999_999)},
+        {
+            "external_id": "B-4",
+            **_doc(queue_a, customer_a, customer_id="00000000-0000-4000-8000-000000000000"),
+        },
+        {"external_id": "B-2", "priority": "urgent"},
+    ]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["created"], body["updated"], body["unchanged"], body["failed"]) == (1, 1, 1, 2)
+    outcomes = [(r["index"], r["external_id"], r["outcome"]) for r in body["results"]]
+    assert outcomes == [
+        (0, "B-1", "created"),
+        (1, "B-2", "updated"),
+        (2, "B-3", "failed"),
+        (3, "B-4", "failed"),
+        (4, "B-2", "unchanged"),
+    ]
+    assert body["results"][2]["errors"] == {"queue_id": ["No such queue for this client."]}
+    assert body["results"][3]["errors"] == {"customer_id": ["No such customer for this client."]}
+    assert set(Case.objects.values_list("external_id", flat=True)) == {"B-1", "B-2"}
+    assert SLAClock.objects.filter(case__external_id="B-1").count() == 2
+
+
+def test_bulk_atomic_is_all_or_nothing(api_a, queue_a, customer_a):
+    items = [
+        {"external_id": "A-1", **_doc(queue_a, customer_a)},
+        {"external_id": "A-2", **_doc(queue_a, customer_a, queue_id=999_999)},
+        {"external_id": "A-3", **_doc(queue_a, customer_a)},
+    ]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items, "atomic": True}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"items[1].queue_id": ["No such queue for this client."]}
+    assert not Case.objects.exists()
+    items[1]["channel"] = "pigeon"
+    response = api_a.post("/api/v1/cases/bulk", {"items": items, "atomic": True}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"items[1].channel"}
+    assert not Case.objects.exists()
+
+
+def test_malformed_bulk_is_refused_whole(api_a, queue_a, customer_a):
+    items = [{"external_id": "M-1", **_doc(queue_a, customer_a)}, {"external_id": "M-2", "priority": 3}]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"items[1].priority"}
+    assert not Case.objects.exists()
+
+
+@pytest.mark.parametrize("count", [0, 501])
+def test_bulk_size_limits(api_a, count):
+    items = [{"external_id": f"X-{i}"} for i in range(count)]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+    assert response.status_code == 400
+    assert "items" in response.json()["errors"]
+
+
+def test_bulk_of_500(api_a, policy_a, queue_a, customer_a):
+    items = [{"external_id": f"N-{i}", **_doc(queue_a, customer_a)} for i in range(500)]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+    assert response.json()["created"] == 500
+    assert SLAClock.objects.count() == 1000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_upserts_of_one_new_key_make_one_case(client_a, queue_a, customer_a, write_key_a):
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def put(priority):
+        try:
+            barrier.wait()
+            response = key_client(write_key_a).put(
+                "/api/v1/cases/by-external-id/RACE-1",
+                _doc(queue_a, customer_a, priority=priority),
+                format="json",
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=put, args=(p,)) for p in ("low", "normal", "high", "urgent")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 200, 200, 201]
+    assert Case.objects.filter(external_id="RACE-1").count() == 1
