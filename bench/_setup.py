@@ -1,7 +1,8 @@
 """Shared set-up for benchmarks that need Django: a PostgreSQL database of their own.
 
-BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/accord_bench) is created if
-missing and migrated. Benchmarks print figures; they never assert timings.
+Each benchmark names its database (BENCH_DATABASE_URL overrides the server part, default
+postgres://postgres@127.0.0.1:5432); it is created if missing and migrated. Benchmarks print
+figures; they never assert timings.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/accord_bench"
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
 
 
-def django_setup() -> str:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+def django_setup(database: str) -> str:
+    url = f"{os.environ.get('BENCH_DATABASE_URL', DEFAULT_SERVER).rstrip('/')}/{database}"
     sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")

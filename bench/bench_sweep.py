@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=None, help="Sweep batch size (ACCORD_SWEEP_BATCH_SIZE).")
     args = parser.parse_args()
-    django_setup()
+    django_setup("accord_bench_sweep")
     from django.utils import timezone
 
     from slas.models import Breach, ClockEvent, SLAClock
