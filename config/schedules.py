@@ -28,6 +28,15 @@ class DeclaredSchedule:
 SCHEDULES: tuple[DeclaredSchedule, ...] = (
     DeclaredSchedule(name="sla-sweep", func="slas.tasks.sla_sweep_task", minutes=1),
     DeclaredSchedule(name="api-idempotency-purge", func="cases.api.tasks.idempotency_purge_task", minutes=60),
+    # Governance: apply approved SLA policy changes when due; catch up rule evaluation, automatic
+    # reviews and sentiment that a lost task left behind; corrective-action reminders.
+    DeclaredSchedule(
+        name="governance-policy-changes", func="governance.tasks.policy_changes_apply_task", minutes=1
+    ),
+    DeclaredSchedule(name="governance-catch-up", func="governance.tasks.governance_catch_up_task", minutes=5),
+    DeclaredSchedule(
+        name="governance-action-reminders", func="governance.tasks.action_reminders_task", minutes=60
+    ),
     DeclaredSchedule(name="connectors-imap-poll", func="connectors.tasks.imap_poll_task", minutes=1),
     DeclaredSchedule(name="connectors-outbox-resend", func="connectors.tasks.outbox_resend_task", minutes=1),
     DeclaredSchedule(name="connectors-alert-digest", func="connectors.tasks.alert_digest_task", minutes=1),

@@ -4,3 +4,23 @@ from django.apps import AppConfig
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self) -> None:
+        from cases import events as case_events
+        from config.events import subscribe
+        from slas import events as sla_events
+
+        from . import handlers
+
+        # After commit only: each handler enqueues a task with ids (see governance.handlers).
+        subscribe(sla_events.ClocksWarned, handlers.on_clocks_warned, phase="commit")
+        subscribe(sla_events.ClocksBreached, handlers.on_clocks_breached, phase="commit")
+        for event_type in (
+            case_events.CaseOpened,
+            case_events.CaseReopened,
+            case_events.CasePriorityChanged,
+            case_events.CaseSentimentChanged,
+        ):
+            subscribe(event_type, handlers.on_case_trigger, phase="commit")
+        subscribe(case_events.InteractionAppended, handlers.on_interaction, phase="commit")
+        subscribe(case_events.CaseStatusChanged, handlers.on_case_status, phase="commit")

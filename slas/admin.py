@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -169,13 +169,41 @@ class BusinessCalendarAdmin(ClientScopedMixin, SimpleHistoryAdmin):
                 self.message_user(request, f"{calendar}: {added} holidays added.", messages.SUCCESS)
 
 
+# Change control: an active policy and its targets are read-only here; changes to them are
+# proposed, approved by a second person and applied at their effective time in the governance
+# admin (SLA policy changes). Named by URL only: slas does not import governance.
+PROPOSE_CHANGE_URL_NAME = "admin:governance_slapolicychange_add"
+
+
+def _propose_change_url(policy) -> str | None:
+    try:
+        return f"{reverse(PROPOSE_CHANGE_URL_NAME)}?policy={policy.pk}"
+    except NoReverseMatch:
+        return None
+
+
 class SLATargetInline(admin.TabularInline):
     model = SLATarget
     extra = 0
 
+    def _editable(self, obj) -> bool:
+        return obj is None or not obj.is_active
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
 
 @admin.register(SLAPolicy)
 class SLAPolicyAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    """Active policies are read-only (change control); a new policy is created inactive and is
+    activated through a change proposal."""
+
     list_display = [
         "name",
         "client",
@@ -193,6 +221,51 @@ class SLAPolicyAdmin(ClientScopedMixin, SimpleHistoryAdmin):
     filter_horizontal = ["queues"]
     inlines = [SLATargetInline]
     ordering = ["client__name", "order"]
+
+    @admin.display(description="change control")
+    def change_control(self, obj):
+        url = _propose_change_url(obj) if obj is not None and obj.pk else None
+        if obj is None or not obj.pk or not obj.is_active:
+            return "New and inactive policies are edited here; activating one is a proposed change."
+        if url is None:
+            return "Active policies are changed through change control."
+        return format_html(
+            "This policy is active: it is changed by proposal and approval. "
+            '<a class="button" href="{}">Propose a change</a>',
+            url,
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["change_control", "is_active"]
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and obj.is_active and request.method == "GET":
+            url = _propose_change_url(obj)
+            if url is not None:
+                self.message_user(
+                    request,
+                    format_html(
+                        'Active policies are not edited directly. <a href="{}">Propose a change</a>.', url
+                    ),
+                    messages.INFO,
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.is_active = False
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(CaseSLA)

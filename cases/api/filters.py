@@ -19,7 +19,7 @@ class StrictBooleanField(forms.NullBooleanField):
     widget = forms.TextInput
 
     def to_python(self, value):
-        if value in (None, ""):
+        if value is None:  # parameter not given
             return None
         if value in (True, "true", "True"):
             return True
@@ -35,10 +35,19 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class StrictIntegerField(forms.IntegerField):
+    """An integer; an empty value given explicitly (`?queue_id=`) is a 400, not "no filter"."""
+
+    def to_python(self, value):
+        if value == "":
+            raise forms.ValidationError("Give a whole number.")
+        return super().to_python(value)
+
+
 class IdFilter(django_filters.NumberFilter):
     """A positive integer id (a 400 for anything else, however large)."""
 
-    field_class = forms.IntegerField
+    field_class = StrictIntegerField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)

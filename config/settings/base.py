@@ -302,3 +302,13 @@ ACCORD_API_IDEMPOTENCY_SECONDS = env.int("API_IDEMPOTENCY_SECONDS", default=86_4
 # Incremental export: rows changed within this margin of now (and, on PostgreSQL, after the start
 # of the oldest writing transaction) wait for the next poll, so a late commit is never skipped.
 ACCORD_API_EXPORT_SAFETY_SECONDS = env.float("API_EXPORT_SAFETY_SECONDS", default=5.0)
+
+# --- Governance -------------------------------------------------------------------------------
+# Weight of the newest message in a case's rolling sentiment (exponential moving average).
+ACCORD_SENTIMENT_SMOOTHING = env.float("ACCORD_SENTIMENT_SMOOTHING", default=0.5)
+# The catch-up task looks this far back for breaches, warnings, case events and messages that
+# no live task evaluated, and takes at most this many of each kind per run.
+ACCORD_GOVERNANCE_LOOKBACK_HOURS = env.int("ACCORD_GOVERNANCE_LOOKBACK_HOURS", default=48)
+ACCORD_GOVERNANCE_CATCH_UP_LIMIT = env.int("ACCORD_GOVERNANCE_CATCH_UP_LIMIT", default=2000)
+# SLA policy change what-if: replay the clocks of this many past days.
+ACCORD_WHATIF_DAYS = env.int("ACCORD_WHATIF_DAYS", default=30)

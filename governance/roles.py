@@ -1,0 +1,56 @@
+"""Role permissions on the governance models (granted by migration `governance.0003_roles`).
+
+Agents see escalations and may request one (manual escalation); supervisors also handle
+escalations and work reviews and actions; governance staff run everything, including tiers,
+rules, policy change control and the four-eyes decisions; client systems contest breaches.
+"""
+
+from cases.choices import Role
+
+_ALL_MODELS = [
+    "governancesettings",
+    "escalationtier",
+    "escalationrule",
+    "escalation",
+    "triggerevaluation",
+    "rulefiring",
+    "sentimentscore",
+    "rootcause",
+    "breachreview",
+    "breachreviewitem",
+    "correctiveaction",
+    "actionreminder",
+    "governancemeeting",
+    "risk",
+    "exclusion",
+    "breachdispute",
+    "slapolicychange",
+]
+_VIEW_ALL = [f"view_{model}" for model in _ALL_MODELS]
+
+
+def _perms(verbs: str, *models: str) -> list[str]:
+    return [f"{verb}_{model}" for model in models for verb in verbs.split()]
+
+
+GOVERNANCE_PERMISSIONS: dict[str, list[str]] = {
+    Role.AGENT: [
+        "view_escalationtier",
+        "view_escalation",
+        "add_escalation",
+        "view_rootcause",
+    ],
+    Role.SUPERVISOR: [
+        *_VIEW_ALL,
+        *_perms("add change", "escalation", "breachreview", "correctiveaction", "governancemeeting", "risk"),
+        *_perms("add", "exclusion", "breachdispute"),
+    ],
+    Role.GOVERNANCE: [
+        *_VIEW_ALL,
+        *_perms("add change", "governancesettings", "escalationtier", "escalationrule"),
+        *_perms("add change", "escalation", "breachreview", "correctiveaction", "governancemeeting", "risk"),
+        *_perms("add change", "exclusion", "breachdispute", "slapolicychange"),
+        "delete_escalationrule",
+    ],
+    Role.CLIENT_SYSTEM: ["view_breachdispute", "add_breachdispute", "view_escalation"],
+}
