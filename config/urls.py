@@ -1,4 +1,4 @@
-"""Accord URLs: the admin (governance console), the API and a health check."""
+"""Accord URLs: the admin (governance console), the API, a health check and the agent workspace."""
 
 from django.contrib import admin
 from django.http import JsonResponse
@@ -20,6 +20,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/v1/connectors/", include("connectors.urls")),
     path("api/v1/", include("config.api_v1")),
+    path("", include("workspace.urls")),
 ]
 
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "slas",
     "governance",
     "connectors",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -113,7 +114,9 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "workspace:login"
+LOGIN_REDIRECT_URL = "workspace:my-work"
+LOGOUT_REDIRECT_URL = "workspace:login"
 
 # Login lockout (django-axes): N failures for one user name from one address lock it out.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

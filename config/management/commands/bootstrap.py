@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cases.choices import Role
-from cases.models import Case, Client
+from cases.models import Case, Client, Queue
 
 # Demo users: name -> (role, password). Superuser "admin" has every right.
 DEMO_USERS = {
@@ -56,4 +56,9 @@ class Command(BaseCommand):
                 user.groups.set([Group.objects.get(name=role)])
                 for client in clients:
                     client.staff.add(user)
+                if role in (Role.AGENT, Role.SUPERVISOR):  # their "My work" and supervisor pages
+                    for queue in Queue.objects.all():
+                        queue.agents.add(user)
+                        if role == Role.SUPERVISOR:
+                            queue.supervisors.add(user)
             self.stdout.write(f"  {username:<11} {password:<20} {role or 'superuser'}")
