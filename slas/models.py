@@ -279,14 +279,16 @@ class SLAClock(models.Model):
     what is due is an indexed range query; a paused clock has neither."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clocks")
+    # No single-column indexes on case, policy and calendar: the unique (case, metric, cycle) index
+    # serves lookups by case, and every index costs the sweep an entry per breached clock.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clocks", db_index=False)
     policy = models.ForeignKey(
-        SLAPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="clocks"
+        SLAPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="clocks", db_index=False
     )
     policy_version = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="History row id of the policy applied (none for standalone clocks)."
     )
-    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="+")
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="+", db_index=False)
     metric = models.CharField(max_length=24, choices=Metric.choices)
     cycle = models.PositiveIntegerField(default=1)
     warning_percent = models.PositiveSmallIntegerField(default=80)
