@@ -20,6 +20,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/v1/connectors/", include("connectors.urls")),
     path("api/v1/", include("config.api_v1")),
+    path("reporting/", include("reporting.urls")),
     path("", include("workspace.urls")),
 ]
 

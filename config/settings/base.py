@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "governance",
     "connectors",
     "workspace",
+    "reporting",
 ]
 
 MIDDLEWARE = [
