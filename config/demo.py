@@ -29,6 +29,7 @@ from cases.models import (
     Queue,
     SatisfactionSurvey,
 )
+from governance.demo import GovernanceDemoSummary, seed_governance
 from slas.models import BusinessCalendar, SLAPolicy, SLATarget
 from slas.services import calendar_generate_holidays, calendar_import_spec, clocks_rebuild
 
@@ -234,6 +235,7 @@ class DemoSummary:
     surveys: int = 0
     clocks: int = 0
     case_ids: list[int] = field(default_factory=list)
+    governance: GovernanceDemoSummary | None = None
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -259,8 +261,11 @@ def demo_present() -> bool:
 
 
 @transaction.atomic
-def seed(*, seed: int = 7, scale: float = 1.0, now: datetime) -> DemoSummary:
-    """Write the demo data set. The caller checks `demo_present()` first."""
+def seed(*, seed: int = 7, scale: float = 1.0, now: datetime, governance: bool = True) -> DemoSummary:
+    """Write the demo data set. The caller checks `demo_present()` first.
+
+    With `governance` (the default) the governance demo follows once the clocks exist
+    (`governance.demo.seed_governance`): tiers, rules, reviews, actions, meetings, risks."""
     rng = random.Random(seed)
     summary = DemoSummary()
     user_model = get_user_model()
@@ -348,6 +353,8 @@ def seed(*, seed: int = 7, scale: float = 1.0, now: datetime) -> DemoSummary:
     summary.case_ids = [plan.case.pk for plan in plans]
     diffs = clocks_rebuild(case_ids=summary.case_ids, now=now, reason="demo data")
     summary.clocks = sum(1 for diff in diffs if diff.created)
+    if governance:
+        summary.governance = seed_governance(clients, now)
     return summary
 
 

@@ -37,7 +37,7 @@ from .models import (
     TriggerEvaluation,
 )
 
-HISTORY_DAYS = 2
+HISTORY_DAYS = 1
 FINDINGS = {
     "people-staffing": "Two agents out sick on the late shift; no cover was arranged.",
     "people-skills": "New starters handled billing disputes without the refund training.",

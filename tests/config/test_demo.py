@@ -20,6 +20,7 @@ from cases.models import (
     SatisfactionSurvey,
 )
 from config import demo
+from governance.demo import governance_wipe
 from slas.models import (
     Breach,
     BusinessCalendar,
@@ -45,6 +46,7 @@ def _snapshot():
 
 
 def _wipe():
+    governance_wipe()
     for model in (
         Breach,
         SLAWarning,

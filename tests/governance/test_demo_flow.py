@@ -13,7 +13,6 @@ from django.urls import reverse
 from cases.models import Client
 from config import demo
 from governance import services
-from governance.demo import seed_governance
 from governance.models import (
     BreachDispute,
     BreachReview,
@@ -104,9 +103,8 @@ def test_a_breach_flows_to_an_escalation_an_owned_review_a_verified_action_and_t
 @pytest.fixture
 def demo_world(db):
     now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    demo.seed(seed=7, scale=0.05, now=now)
-    clients = list(Client.objects.order_by("pk"))
-    return clients, now, seed_governance(clients, now)
+    summary = demo.seed(seed=7, scale=0.05, now=now)
+    return list(Client.objects.order_by("pk")), now, summary.governance
 
 
 def test_the_governance_demo_data_loads_and_the_console_shows_it(client, demo_world):
@@ -174,7 +172,6 @@ def test_the_demo_with_governance_is_deterministic_and_wipes_cleanly(db):
 
     now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
     demo.seed(seed=11, scale=0.02, now=now)
-    seed_governance(list(Client.objects.order_by("pk")), now)
     first = _everything()
     governance_wipe()
     for model in (
@@ -198,7 +195,6 @@ def test_the_demo_with_governance_is_deterministic_and_wipes_cleanly(db):
     ):
         model.objects.all().delete()
     demo.seed(seed=11, scale=0.02, now=now)
-    seed_governance(list(Client.objects.order_by("pk")), now)
     second = _everything()
     assert [len(part) for part in second] == [len(part) for part in first]
     assert second[1:] == first[1:]

@@ -24,9 +24,12 @@ class Command(BaseCommand):
         started = time.monotonic()
         now = timezone.now().replace(minute=0, second=0, microsecond=0)
         summary = demo.seed(seed=seed, scale=scale, now=now)
+        gov = summary.governance
         self.stdout.write(
             f"Demo data: {summary.clients} clients, {summary.queues} queues, {summary.customers} customers, "
             f"{summary.identities} identities, {summary.cases} cases, {summary.interactions} interactions, "
-            f"{summary.events} timeline events, {summary.surveys} surveys, {summary.clocks} SLA clocks "
-            f"in {time.monotonic() - started:.1f} s."
+            f"{summary.events} timeline events, {summary.surveys} surveys, {summary.clocks} SLA clocks; "
+            f"governance: {gov.tiers} escalation tiers, {gov.rules} rules, {gov.escalations} escalations, "
+            f"{gov.history_reviews + gov.reviews} breach reviews, {gov.actions} corrective actions, "
+            f"{gov.meetings} meetings; in {time.monotonic() - started:.1f} s."
         )
