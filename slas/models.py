@@ -361,10 +361,15 @@ class ClockEventKind(models.TextChoices):
 class ClockEvent(models.Model):
     """Append-only record of every change of a clock: when (case time), what, and why."""
 
-    clock = models.ForeignKey(SLAClock, on_delete=models.CASCADE, related_name="events")
-    # Copies of the clock's case and client for scoped queries; the clock's foreign key guards them
-    # (no database constraint of their own: the sweep inserts these rows by the thousand).
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clock_events", db_constraint=False)
+    # An append-only log written by the thousand (the sweep): no database constraint on any of its
+    # keys, so a batch's commit runs no foreign-key triggers (docs/decisions/0003); rows are written
+    # only from a clock and deleted with it (CASCADE in the ORM).
+    clock = models.ForeignKey(SLAClock, on_delete=models.CASCADE, related_name="events", db_constraint=False)
+    # Copies of the clock's case and client for scoped queries. No index of its own on case:
+    # clock_event_case_time starts with it.
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="clock_events", db_constraint=False, db_index=False
+    )
     client = models.ForeignKey(Client, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     kind = models.CharField(max_length=16, choices=ClockEventKind.choices)
     at = models.DateTimeField()
@@ -393,8 +398,9 @@ class Breach(models.Model):
     clock = models.OneToOneField(SLAClock, on_delete=models.CASCADE, related_name="breach")
     # Copies of the clock's case and client (see ClockEvent).
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="breaches", db_constraint=False)
+    # No index of its own: breach_client_time and breach_client_metric_time start with it.
     client = models.ForeignKey(
-        Client, on_delete=models.DO_NOTHING, related_name="breaches", db_constraint=False
+        Client, on_delete=models.DO_NOTHING, related_name="breaches", db_constraint=False, db_index=False
     )
     metric = models.CharField(max_length=24, choices=Metric.choices)
     priority = models.CharField(max_length=8, choices=Priority.choices)
@@ -404,7 +410,12 @@ class Breach(models.Model):
     detected_at = models.DateTimeField(auto_now_add=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # partial index below: the sweep inserts unacknowledged breaches by the thousand
     )
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=300, blank=True, default="")
@@ -413,6 +424,11 @@ class Breach(models.Model):
         ordering = ["-breached_at"]
         verbose_name_plural = "breaches"
         indexes = [
+            models.Index(
+                fields=["acknowledged_by"],
+                condition=models.Q(acknowledged_by__isnull=False),
+                name="breach_acknowledged_by",
+            ),
             models.Index(fields=["client", "breached_at"], name="breach_client_time"),
             models.Index(fields=["client", "metric", "breached_at"], name="breach_client_metric_time"),
         ]

@@ -5,8 +5,9 @@ Set-based and batched: each batch locks due clock rows with `FOR UPDATE SKIP LOC
 sweeps never take the same rows), claims them with one UPDATE that repeats the "not yet done"
 condition, writes the warning/breach rows (unique per clock, `ON CONFLICT DO NOTHING`) and the
 clock events with one `INSERT ... SELECT` each over the claimed clocks, and publishes one batch
-event whose in-transaction handlers write their outbox rows. A batch is one transaction: a crash
-midway rolls it back whole and the next run redoes it. The cost follows what is newly due,
+event whose in-transaction handlers write their outbox rows. On PostgreSQL a breach batch's lock,
+claim and inserts are one statement. A batch is one transaction: a crash midway rolls it back
+whole and the next run redoes it (docs/decisions/0003). The cost follows what is newly due,
 through partial indexes on running clocks' `due_at` and `warn_at`.
 """
 
@@ -153,29 +154,72 @@ def _claim_breaches(ids: list[int], now: datetime) -> None:
     _record_clock_events(ids, "breached", "due_at", now)
 
 
-def _claim_breaches_postgresql(ids: list[int], now: datetime) -> None:
-    """The same in one statement: the claimed rows are read once and feed both inserts."""
+_CLAIM_FIELDS = ("id", "case_id", "client_id", "metric", "cycle", "due_at", "warned_now_at")
+_CASE_FIELDS = ("case__priority", "case__current_channel", "case__queue_id")
+
+
+def _breach_batch_postgresql(now: datetime, limit: int) -> list[dict]:
+    """Lock, claim and record one batch in a single statement: the due clocks are locked
+    (`SKIP LOCKED`), marked breached (and warned, when the sweep had not seen their warning yet),
+    and feed the warning, breach and clock-event inserts; the claimed rows come back with their
+    case's priority, channel and queue for the batch event. `warned_now_at` is the warning
+    instant of a clock whose warning this batch records too (None when it was recorded before;
+    only the datetimes needed are returned: parsing them is most of the Python cost)."""
     clock, case = SLAClock._meta.db_table, Case._meta.db_table
-    breach, event = Breach._meta.db_table, ClockEvent._meta.db_table
+    breach, warning, event = Breach._meta.db_table, SLAWarning._meta.db_table, ClockEvent._meta.db_table
+    sweep = DetectedBy.SWEEP
     sql = f"""
-        WITH claimed AS (
-            UPDATE {clock} c SET breached_at = c.due_at, updated_at = %(now)s
-            WHERE c.id = ANY(%(ids)s) AND c.breached_at IS NULL
-            RETURNING c.id, c.case_id, c.client_id, c.metric, c.due_at
+        WITH due AS (
+            SELECT id, warned_at FROM {clock}
+            WHERE stopped_at IS NULL AND breached_at IS NULL AND due_at IS NOT NULL AND due_at < %(now)s
+            ORDER BY due_at LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE {clock} c SET breached_at = c.due_at, warned_at = COALESCE(c.warned_at, c.warn_at),
+                updated_at = %(now)s
+            FROM due WHERE c.id = due.id AND c.breached_at IS NULL
+            RETURNING c.id, c.case_id, c.client_id, c.metric, c.cycle, c.due_at, c.warn_at,
+                due.warned_at AS was_warned_at
+        ), claimed_rows AS (
+            SELECT cl.*, k.priority, k.current_channel, k.queue_id
+            FROM claimed cl JOIN {case} k ON k.id = cl.case_id
+        ), warnings AS (
+            INSERT INTO {warning} (clock_id, case_id, client_id, metric, warned_at, detected_by, detected_at)
+            SELECT id, case_id, client_id, metric, warn_at, '{sweep}', %(now)s FROM claimed_rows
+            WHERE was_warned_at IS NULL AND warn_at IS NOT NULL
+            ON CONFLICT (clock_id) DO NOTHING
         ), breaches AS (
             INSERT INTO {breach} (clock_id, case_id, client_id, metric, priority, channel, breached_at,
                                   detected_by, detected_at, void_reason)
-            SELECT cl.id, cl.case_id, cl.client_id, cl.metric, k.priority, k.current_channel, cl.due_at,
-                   '{DetectedBy.SWEEP}', %(now)s, ''
-            FROM claimed cl JOIN {case} k ON k.id = cl.case_id
+            SELECT id, case_id, client_id, metric, priority, current_channel, due_at, '{sweep}', %(now)s, ''
+            FROM claimed_rows
             {_BREACH_UPSERT}
+        ), events AS (
+            INSERT INTO {event} (clock_id, case_id, client_id, kind, at, detail, reason, recorded_at)
+            SELECT id, case_id, client_id, kind, at, '{{}}', 'sweep', %(now)s FROM (
+                SELECT id, case_id, client_id, 'warned' AS kind, warn_at AS at, 0 AS step FROM claimed_rows
+                WHERE was_warned_at IS NULL AND warn_at IS NOT NULL
+                UNION ALL
+                SELECT id, case_id, client_id, 'breached', due_at, 1 FROM claimed_rows
+            ) AS changes ORDER BY step, id
         )
-        INSERT INTO {event} (clock_id, case_id, client_id, kind, at, detail, reason, recorded_at)
-        SELECT cl.id, cl.case_id, cl.client_id, 'breached', cl.due_at, '{{}}', 'sweep', %(now)s
-        FROM claimed cl
+        SELECT id, case_id, client_id, metric, cycle, due_at,
+               CASE WHEN was_warned_at IS NULL THEN warn_at END AS warned_now_at,
+               priority, current_channel, queue_id
+        FROM claimed_rows ORDER BY due_at, id
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"now": now, "ids": list(ids)})
+        cursor.execute(sql, {"now": now, "limit": limit})
+        return [dict(zip(_CLAIM_FIELDS + _CASE_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _commit_without_wal_flush() -> None:
+    """This batch's commit need not wait for the WAL flush (docs/decisions/0003): a batch lost in a
+    server crash is lost whole (clock claims with their rows) and the next sweep redoes it. Read at
+    commit, so it is set only once a batch has written something (an idle sweep stays two lookups)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 @transaction.atomic
@@ -185,6 +229,7 @@ def _warn_batch(now: datetime, limit: int) -> int:
     )
     if not rows:
         return 0
+    _commit_without_wal_flush()
     _record_warnings([r["id"] for r in rows], now)
     publish(sla_events.ClocksWarned(alerts=tuple(_alert(r, r["warn_at"]) for r in rows)))
     return len(rows)
@@ -193,20 +238,23 @@ def _warn_batch(now: datetime, limit: int) -> int:
 @transaction.atomic
 def _breach_batch(now: datetime, limit: int) -> tuple[int, int]:
     """Breach what is due; returns (warnings recorded on the way, breaches recorded)."""
-    rows = _lock_due(
-        {"breached_at__isnull": True, "due_at__isnull": False, "due_at__lt": now}, "due_at", limit
-    )
+    if connection.vendor == "postgresql":
+        rows = _breach_batch_postgresql(now, limit)
+        # A clock breached before the sweep saw its warning was warned at its warning instant too.
+        unwarned = [{**r, "warn_at": r["warned_now_at"]} for r in rows if r["warned_now_at"] is not None]
+    else:
+        rows = _lock_due(
+            {"breached_at__isnull": True, "due_at__isnull": False, "due_at__lt": now}, "due_at", limit
+        )
+        if not rows:
+            return 0, 0
+        unwarned = [r for r in rows if r["warned_at"] is None and r["warn_at"] is not None]
+        if unwarned:
+            _record_warnings([r["id"] for r in unwarned], now)
+        _claim_breaches([r["id"] for r in rows], now)
     if not rows:
         return 0, 0
-    ids = [r["id"] for r in rows]
-    # A clock breached before the sweep saw its warning is warned at its warning instant too.
-    unwarned = [r for r in rows if r["warned_at"] is None and r["warn_at"] is not None]
-    if unwarned:
-        _record_warnings([r["id"] for r in unwarned], now)
-    if connection.vendor == "postgresql":
-        _claim_breaches_postgresql(ids, now)
-    else:
-        _claim_breaches(ids, now)
+    _commit_without_wal_flush()
     if unwarned:
         publish(sla_events.ClocksWarned(alerts=tuple(_alert(r, r["warn_at"]) for r in unwarned)))
     publish(sla_events.ClocksBreached(alerts=tuple(_alert(r, r["due_at"]) for r in rows)))
