@@ -511,13 +511,15 @@ def _plan_case(rng, now, clients, queues_by_client, customers_by_client, agents)
             "Inbound call" if channel == Channel.VOICE else rng.choice(CUSTOMER_LINES),
         )
         return plan
-    # How fast the first agent answer comes, per channel: mostly on time, sometimes late.
+    # How fast the first agent answer comes, per channel: mostly within the demo policies' targets
+    # (voice 20 s, chat and messaging 60 s, e-mail and portal business hours), sometimes late.
     late = rng.random() < 0.12
+    real_time = channel not in (Channel.EMAIL, Channel.PORTAL)
     first_delay = {
-        Channel.VOICE: rng.randrange(5, 60) if not late else rng.randrange(60, 600),
-        Channel.CHAT: rng.randrange(10, 55) if not late else rng.randrange(70, 900),
+        Channel.VOICE: rng.randrange(3, 19) if not late else rng.randrange(21, 400),
         Channel.EMAIL: rng.randrange(600, 3 * 3600) if not late else rng.randrange(5 * 3600, 30 * 3600),
-    }.get(channel, rng.randrange(300, 2 * 3600) if not late else rng.randrange(4 * 3600, 20 * 3600))
+        Channel.PORTAL: rng.randrange(300, 2 * 3600) if not late else rng.randrange(4 * 3600, 20 * 3600),
+    }.get(channel, rng.randrange(8, 55) if not late else rng.randrange(70, 1800))
     t = opened_at
     if channel == Channel.VOICE:
         abandoned = rng.random() < 0.07
@@ -563,7 +565,7 @@ def _plan_case(rng, now, clients, queues_by_client, customers_by_client, agents)
     status(t, CaseStatus.OPEN, "agent replied")
     # Follow-ups, sometimes on another channel (a chat moved to e-mail, a callback).
     for _ in range(rng.choice([0, 0, 1, 1, 2])):
-        t += timedelta(seconds=rng.randrange(600, 36 * 3600))
+        t += timedelta(seconds=rng.randrange(600, 12 * 3600))
         follow_channel = channel if rng.random() < 0.7 else rng.choice(list(spec["channels"]))
         if (
             interact(t, follow_channel, Direction.INBOUND, AuthorKind.CUSTOMER, rng.choice(CUSTOMER_LINES))
@@ -576,7 +578,13 @@ def _plan_case(rng, now, clients, queues_by_client, customers_by_client, agents)
             t += timedelta(seconds=rng.randrange(3600, 48 * 3600))
             if not status(t, CaseStatus.OPEN, "customer replied"):
                 return plan
-        t += timedelta(seconds=rng.randrange(60, 8 * 3600))
+        if case.current_channel in (Channel.EMAIL, Channel.PORTAL):
+            reply = (
+                rng.randrange(600, 6 * 3600) if rng.random() < 0.88 else rng.randrange(9 * 3600, 30 * 3600)
+            )
+        else:
+            reply = rng.randrange(15, 110) if rng.random() < 0.88 else rng.randrange(150, 3600)
+        t += timedelta(seconds=reply)
         if (
             interact(
                 t,
@@ -598,7 +606,14 @@ def _plan_case(rng, now, clients, queues_by_client, customers_by_client, agents)
             "Checked the account history; nothing unusual.",
             author=agent,
         )
-    t += timedelta(seconds=rng.randrange(1800, 72 * 3600))
+    # Resolved mostly within the resolution target for the priority (business time on the e-mail
+    # calendar runs slower than the clock, so wall time under the target is within it), some late.
+    target = RESOLUTION_TARGETS[priority]
+    on_time = rng.random() < (0.9 if real_time else 0.85)
+    share = rng.uniform(0.2, 0.9) if on_time else rng.uniform(1.1, 3.0)
+    t = max(
+        t + timedelta(seconds=rng.randrange(300, 1800)), opened_at + timedelta(seconds=int(target * share))
+    )
     if not status(t, CaseStatus.RESOLVED, "resolved by agent"):
         return plan
     case.first_contact_resolution = case.current_channel == channel and len(plan.interactions) <= 3
