@@ -11,6 +11,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from config.errors import ApplicationError
 
 from . import services
+from .admin_actions import run_each
 from .admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
 from .models import (
     Case,
@@ -23,19 +24,6 @@ from .models import (
     SatisfactionSurvey,
 )
 from .normalization import IdentityValueError, normalize_identity
-
-
-def _run_service(modeladmin, request, queryset, label: str, call) -> None:
-    """Run `call(case)` for each selected object, reporting each refusal and the count done."""
-    done = 0
-    for obj in queryset:
-        try:
-            call(obj)
-            done += 1
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
 
 
 @admin.register(Client)
@@ -249,7 +237,7 @@ class CaseAdmin(ClientScopedAdmin):
 
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request, queryset):
-        _run_service(
+        run_each(
             self,
             request,
             queryset,
@@ -259,7 +247,7 @@ class CaseAdmin(ClientScopedAdmin):
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve_selected(self, request, queryset):
-        _run_service(
+        run_each(
             self,
             request,
             queryset,
@@ -269,7 +257,7 @@ class CaseAdmin(ClientScopedAdmin):
 
     @admin.action(description="Close (resolved cases only)", permissions=["change"])
     def close_selected(self, request, queryset):
-        _run_service(
+        run_each(
             self,
             request,
             queryset,

@@ -31,6 +31,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 import slas.admin  # noqa: F401 - the Breach and Case admins extended below are registered there
+from cases.admin_actions import run_each
 from cases.admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
 from cases.models import Case
 from config.errors import ApplicationError
@@ -63,20 +64,6 @@ from .policy_diff import policy_diff
 from .selectors import corrective_actions_with_signals
 
 # --- Helpers -------------------------------------------------------------------------------------------
-
-
-def run_each(modeladmin, request, queryset, label: str, call: Callable) -> int:
-    """Call `call(obj)` for each selected object; report each refusal and the count done."""
-    done = 0
-    for obj in queryset:
-        try:
-            call(obj)
-            done += 1
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{label}: {done} done.", messages.SUCCESS)
-    return done
 
 
 def form_action(modeladmin, request, queryset, *, form_class, title: str, apply: Callable, label: str):
