@@ -15,6 +15,7 @@ from cases.api.views import (
     QueueViewSet,
     SatisfactionViewSet,
 )
+from governance.api.views import ScorecardViewSet
 from slas.api.views import BreachViewSet, CaseExportView, CaseViewSet, SLAClockViewSet, SLAPolicyViewSet
 
 router = DefaultRouter(trailing_slash=False)
@@ -27,6 +28,7 @@ router.register(f"cases/(?P<case_id>{UUID})/satisfaction", SatisfactionViewSet, 
 router.register("sla-clocks", SLAClockViewSet, basename="sla-clock")
 router.register("breaches", BreachViewSet, basename="breach")
 router.register("sla-policies", SLAPolicyViewSet, basename="sla-policy")
+router.register("scorecards", ScorecardViewSet, basename="scorecard")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

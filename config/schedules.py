@@ -37,6 +37,14 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
     DeclaredSchedule(
         name="governance-action-reminders", func="governance.tasks.action_reminders_task", minutes=60
     ),
+    # Month end: last month's scorecards are computed and frozen (idempotent, so hourly is safe
+    # and catches up after downtime; each client's month ends in its own time zone).
+    DeclaredSchedule(
+        name="governance-scorecards-freeze",
+        func="governance.tasks.scorecards_freeze_task",
+        minutes=60,
+        timeout=50,
+    ),
     DeclaredSchedule(name="connectors-imap-poll", func="connectors.tasks.imap_poll_task", minutes=1),
     DeclaredSchedule(name="connectors-outbox-resend", func="connectors.tasks.outbox_resend_task", minutes=1),
     DeclaredSchedule(name="connectors-alert-digest", func="connectors.tasks.alert_digest_task", minutes=1),

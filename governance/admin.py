@@ -48,6 +48,8 @@ from .models import (
     BreachDispute,
     BreachReview,
     BreachReviewItem,
+    Contract,
+    ContractTerm,
     CorrectiveAction,
     Escalation,
     EscalationRule,
@@ -58,6 +60,8 @@ from .models import (
     Risk,
     RootCause,
     RuleFiring,
+    Scorecard,
+    ScorecardLine,
     SLAPolicyChange,
 )
 from .policy_diff import policy_diff
@@ -1387,3 +1391,181 @@ def _diff_lines(base: dict, proposed: dict) -> list[dict]:
                 calendars.get(line["new"], line["new"]),
             )
     return lines
+
+
+# --- Contracts and scorecards --------------------------------------------------------------------------
+
+
+class ContractTermInline(ClientScopedMixin, admin.StackedInline):
+    model = ContractTerm
+    extra = 0
+    fields = [
+        "kpi",
+        "channel",
+        "threshold_seconds",
+        "comparator",
+        "target",
+        "weight",
+        "credit_mode",
+        "credit_bands",
+        "credit_per_point_percent",
+        "credit_cap_percent",
+        "bonus_per_point_percent",
+        "bonus_cap_percent",
+        "earn_back_months",
+        "effective_from",
+        "effective_to",
+    ]
+
+
+@admin.register(Contract)
+class ContractAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    list_display = [
+        "client",
+        "reference",
+        "monthly_fee",
+        "currency",
+        "credit_cap_percent",
+        "bonus_cap_percent",
+    ]
+    list_filter = [scoped_filter("client")]
+    search_fields = ["client__name", "reference"]
+    list_select_related = ["client"]
+    autocomplete_fields = ["client"]
+    inlines = [ContractTermInline]
+
+    def save_formset(self, request, form, formset, change):
+        for term in formset.save(commit=False):
+            term.client_id = form.instance.client_id
+            term.save()
+        for term in formset.deleted_objects:
+            term.delete()
+
+
+@admin.register(ContractTerm)
+class ContractTermAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    list_display = [
+        "__str__",
+        "client",
+        "kpi",
+        "channel",
+        "target",
+        "weight",
+        "effective_from",
+        "effective_to",
+    ]
+    list_filter = ["kpi", "channel", "comparator", "credit_mode", scoped_filter("client")]
+    search_fields = ["client__name"]
+    list_select_related = ["client"]
+    autocomplete_fields = ["client", "contract"]
+
+
+class ScorecardLineInline(ClientScopedMixin, admin.TabularInline):
+    model = ScorecardLine
+    client_lookup = "scorecard__client"
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "kpi",
+        "channel",
+        "comparator",
+        "target",
+        "weight",
+        "actual",
+        "numerator",
+        "denominator",
+        "met",
+        "credit_percent",
+        "credit",
+        "bonus_percent",
+        "bonus",
+        "earned_back",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Scorecard)
+class ScorecardAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+    list_display = [
+        "client",
+        "period",
+        "status",
+        "score_percent",
+        "credit_total",
+        "bonus_total",
+        "earned_back_total",
+        "currency",
+        "computed_at",
+    ]
+    list_filter = ["status", "period", scoped_filter("client")]
+    search_fields = ["client__name"]
+    list_select_related = ["client"]
+    date_hierarchy = "period"
+    inlines = [ScorecardLineInline]
+    actions = ["recompute", "freeze", "reopen"]
+    readonly_fields = [
+        "client",
+        "period",
+        "status",
+        "monthly_fee",
+        "currency",
+        "credit_total",
+        "bonus_total",
+        "earned_back_total",
+        "score_percent",
+        "computed_at",
+        "frozen_at",
+        "frozen_by",
+        "page",
+    ]
+    exclude = ["data"]
+
+    def has_add_permission(self, request):
+        return False  # computed by `recompute` or the monthly task, never typed in
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_run_permission(self, request):
+        return request.user.has_perm("governance.change_scorecard")
+
+    @admin.display(description="scorecard page")
+    def page(self, obj):
+        url = reverse("reporting:scorecard", args=[obj.client.slug, obj.period.strftime("%Y-%m")])
+        return format_html('<a href="{}">open</a> · <a href="{}?format=csv">CSV</a>', url, url)
+
+    @admin.action(description="Recompute (draft scorecards)", permissions=["run"])
+    def recompute(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset.select_related("client"),
+            "Recomputed",
+            lambda s: services.scorecard_compute(client=s.client, period=s.period, actor=request.user),
+        )
+
+    @admin.action(description="Freeze", permissions=["run"])
+    def freeze(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            "Frozen",
+            lambda s: services.scorecard_freeze(scorecard=s, actor=request.user),
+        )
+
+    @admin.action(description="Reopen a frozen scorecard (with a reason)", permissions=["run"])
+    def reopen(self, request, queryset):
+        return form_action(
+            self,
+            request,
+            queryset,
+            form_class=forms.ReasonForm,
+            title="Reopen the selected scorecards",
+            label="Reopened",
+            apply=lambda s, data: services.scorecard_reopen(
+                scorecard=s, actor=request.user, reason=data["reason"]
+            ),
+        )

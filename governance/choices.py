@@ -143,3 +143,15 @@ class ChangeStatus(models.TextChoices):
 class ReminderKind(models.TextChoices):
     BEFORE_DUE = "before_due", "Before due"
     OVERDUE = "overdue", "Overdue"
+
+
+class KPI(models.TextChoices):
+    SERVICE_LEVEL = "service_level", "Service level (% answered within the threshold)"
+    ABANDONMENT_RATE = "abandonment_rate", "Abandonment rate %"
+    AVERAGE_HANDLE_TIME = "average_handle_time", "Average handle time (s)"
+    SLA_FIRST_RESPONSE = "sla_attainment_first_response", "SLA attainment: first response %"
+    SLA_NEXT_RESPONSE = "sla_attainment_next_response", "SLA attainment: next response %"
+    SLA_RESOLUTION = "sla_attainment_resolution", "SLA attainment: resolution %"
+    FIRST_CONTACT_RESOLUTION = "first_contact_resolution", "First contact resolution %"
+    CSAT = "csat", "CSAT % (4-5 of 5)"
+    NPS = "nps", "NPS"

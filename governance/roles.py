@@ -1,4 +1,5 @@
-"""Role permissions on the governance models (granted by migration `governance.0003_roles`).
+"""Role permissions on the governance models (granted by migration `governance.0003_roles`;
+contracts and scorecards by `0005_scorecard_roles`).
 
 Agents see escalations and may request one (manual escalation); supervisors also handle
 escalations and work reviews and actions; governance staff run everything, including tiers,
@@ -53,4 +54,15 @@ GOVERNANCE_PERMISSIONS: dict[str, list[str]] = {
         "delete_escalationrule",
     ],
     Role.CLIENT_SYSTEM: ["view_breachdispute", "add_breachdispute", "view_escalation"],
+}
+
+# Contracts, terms and scorecards (added later, granted by their own migration).
+SCORECARD_PERMISSIONS: dict[str, list[str]] = {
+    Role.SUPERVISOR: _perms("view", "contract", "contractterm", "scorecard", "scorecardline"),
+    Role.GOVERNANCE: [
+        *_perms("view", "contract", "contractterm", "scorecard", "scorecardline"),
+        *_perms("add change", "contract", "contractterm", "scorecard"),
+        "delete_contractterm",
+    ],
+    Role.CLIENT_SYSTEM: ["view_scorecard"],
 }

@@ -56,3 +56,8 @@ def policy_changes_apply_task() -> int:
 def action_reminders_task() -> int:
     """Scheduled: remind owners of corrective actions before and after their due date."""
     return services.action_reminders_send()
+
+
+def scorecards_freeze_task() -> dict:
+    """Scheduled (hourly; acts once a month per client): freeze last month's scorecards."""
+    return services.scorecards_freeze_last_month()

@@ -1,7 +1,15 @@
-"""Reporting pages: the governance dashboard, scorecards, the monthly business review pack, staffing."""
+"""Reporting pages: scorecards (and their CSV)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import scorecards
 
 app_name = "reporting"
 
-urlpatterns: list = []
+urlpatterns = [
+    path(
+        "scorecards/<slug:client_slug>/<str:period>/",
+        scorecards.scorecard_page,
+        name="scorecard",
+    ),
+]

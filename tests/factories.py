@@ -152,3 +152,73 @@ class SLATargetFactory(factory.django.DjangoModelFactory):
     metric = "first_response"
     priority = "normal"
     seconds = 3600
+
+
+# --- Contacts, surveys, contracts ------------------------------------------------------------------
+
+from decimal import Decimal  # noqa: E402
+
+from cases.choices import AuthorKind, Direction  # noqa: E402
+from cases.models import Interaction, SatisfactionSurvey  # noqa: E402
+from governance.models import Contract, ContractTerm  # noqa: E402
+
+
+class InteractionFactory(factory.django.DjangoModelFactory):
+    """A bare interaction row; `contact(wait=.., abandoned=.., talk=..)` gives an offered voice
+    contact with the queue data the voice adapter records."""
+
+    class Meta:
+        model = Interaction
+
+    case = factory.SubFactory(CaseFactory, origin_channel=Channel.VOICE)
+    client = factory.SelfAttribute("case.client")
+    channel = Channel.VOICE
+    direction = Direction.INBOUND
+    author_kind = AuthorKind.CUSTOMER
+    body = "Inbound call"
+    occurred_at = factory.LazyFunction(timezone.now)
+
+    class Params:
+        wait = None
+        abandoned = False
+        talk = None
+
+    @factory.lazy_attribute
+    def metadata(self):
+        if self.wait is None:
+            return {}
+        data = {"wait_seconds": self.wait, "abandoned": self.abandoned}
+        if self.talk is not None:
+            data["talk_seconds"] = self.talk
+        return data
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SatisfactionSurvey
+
+    case = factory.SubFactory(CaseFactory)
+    client = factory.SelfAttribute("case.client")
+    answered_at = factory.LazyFunction(timezone.now)
+
+
+class ContractFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contract
+
+    client = factory.SubFactory(ClientFactory)
+    monthly_fee = Decimal("10000.00")
+    currency = "EUR"
+    credit_cap_percent = Decimal(15)
+    bonus_cap_percent = Decimal(5)
+
+
+class ContractTermFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContractTerm
+
+    contract = factory.SubFactory(ContractFactory)
+    client = factory.SelfAttribute("contract.client")
+    kpi = "csat"
+    target = Decimal(80)
+    effective_from = factory.LazyFunction(lambda: timezone.now().date().replace(day=1, month=1))

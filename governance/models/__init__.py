@@ -1,6 +1,15 @@
 """Data of the governance domain. Invariants live in constraints and `clean()`; `save()` has no
 side effects; every write goes through `governance.services`."""
 
+from .contracts import (
+    Comparator,
+    Contract,
+    ContractTerm,
+    CreditMode,
+    Scorecard,
+    ScorecardLine,
+    ScorecardStatus,
+)
 from .control import BreachDispute, Exclusion, SLAPolicyChange
 from .escalation import (
     Escalation,
@@ -26,7 +35,11 @@ __all__ = [
     "BreachDispute",
     "BreachReview",
     "BreachReviewItem",
+    "Comparator",
+    "Contract",
+    "ContractTerm",
     "CorrectiveAction",
+    "CreditMode",
     "Escalation",
     "EscalationRule",
     "EscalationTier",
@@ -37,6 +50,9 @@ __all__ = [
     "RootCause",
     "RuleFiring",
     "SLAPolicyChange",
+    "Scorecard",
+    "ScorecardLine",
+    "ScorecardStatus",
     "SentimentScore",
     "TriggerEvaluation",
 ]

@@ -65,6 +65,12 @@ from .reviews import (
     breach_reviews_auto_open_for_clocks,
     governance_settings_for,
 )
+from .scorecards import (
+    scorecard_compute,
+    scorecard_freeze,
+    scorecard_reopen,
+    scorecards_freeze_last_month,
+)
 from .sentiment import interaction_sentiment_score
 from .triggers import case_triggers_evaluate, governance_catch_up, sla_alerts_evaluate
 
@@ -122,6 +128,10 @@ __all__ = [
     "risk_raise",
     "risk_update",
     "rule_firing_notify",
+    "scorecard_compute",
+    "scorecard_freeze",
+    "scorecard_reopen",
+    "scorecards_freeze_last_month",
     "sla_alerts_evaluate",
     "tier_for_case",
 ]

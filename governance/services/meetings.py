@@ -229,7 +229,34 @@ def meeting_agenda_data(*, meeting: GovernanceMeeting, now: datetime) -> dict:
             applied_at__gte=start,
             applied_at__lt=end,
         ).count()
+        agenda["scorecard"] = _latest_scorecard(meeting)
     return agenda
+
+
+def _latest_scorecard(meeting: GovernanceMeeting) -> dict | None:
+    """The client's latest scorecard for a month before the meeting: status and totals (the
+    whole card is on the scorecard page)."""
+    from ..models import Scorecard
+
+    scorecard = (
+        Scorecard.objects.filter(client_id=meeting.client_id, period__lt=meeting.scheduled_for.date())
+        .order_by("-period")
+        .first()
+    )
+    if scorecard is None:
+        return None
+    return {
+        "period": scorecard.period.strftime("%Y-%m"),
+        "status": scorecard.status,
+        "score_percent": str(scorecard.score_percent) if scorecard.score_percent is not None else None,
+        "currency": scorecard.currency,
+        "credit": str(scorecard.credit_total),
+        "bonus": str(scorecard.bonus_total),
+        "earned_back": str(scorecard.earned_back_total),
+        "terms_missed": [
+            line["kpi_label"] for line in scorecard.data.get("lines", []) if line.get("met") is False
+        ],
+    }
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ def test_governance_schedules_are_declared_with_their_tasks():
         "governance-policy-changes": ("governance.tasks.policy_changes_apply_task", 1),
         "governance-catch-up": ("governance.tasks.governance_catch_up_task", 5),
         "governance-action-reminders": ("governance.tasks.action_reminders_task", 60),
+        "governance-scorecards-freeze": ("governance.tasks.scorecards_freeze_task", 60),
     }
     for schedule in declared.values():
         assert callable(getattr(tasks, schedule.func.rsplit(".", 1)[1]))
@@ -27,6 +28,7 @@ def test_scheduled_tasks_run_twice_without_doing_anything_twice():
     for _ in range(2):
         assert tasks.policy_changes_apply_task() == 0
         assert tasks.action_reminders_task() == 0
+        assert tasks.scorecards_freeze_task() == {"frozen": 0, "skipped": 0}
         assert tasks.governance_catch_up_task() == {
             "warnings": 0,
             "breaches": 0,
