@@ -189,3 +189,34 @@ def contract_measure(
         )
         return _ratio(counts["promoters"] - counts["detractors"], counts["total"])
     raise ValueError(f"Unknown KPI {kpi!r}.")
+
+
+def contacts_by_hour(
+    *, client_ids: Iterable[int], start: datetime, end: datetime, channel: str, threshold_seconds: int, tz
+) -> list[dict]:
+    """Per hour of the day (0-23, in `tz`) over the period: offered, answered, answered within the
+    threshold, abandoned (short ones apart), and talk seconds: one query. Hours without contacts
+    come back with zeros."""
+    from django.db.models import Sum
+    from django.db.models.functions import ExtractHour
+
+    rows = (
+        offered_contacts(client_ids=client_ids, start=start, end=end, channel=channel)
+        .annotate(hour=ExtractHour("occurred_at", tzinfo=tz))
+        .values("hour")
+        .annotate(
+            offered=Count("pk"),
+            abandoned=Count("pk", filter=Q(gave_up=1)),
+            abandoned_short=Count("pk", filter=Q(gave_up=1, wait__lte=threshold_seconds)),
+            answered=Count("pk", filter=Q(gave_up=0)),
+            answered_within=Count("pk", filter=Q(gave_up=0, wait__lte=threshold_seconds)),
+            talk_total=Sum("talk", filter=Q(gave_up=0)),
+            talk_count=Count("talk", filter=Q(gave_up=0)),
+        )
+        .order_by("hour")
+    )
+    empty = {"offered": 0, "abandoned": 0, "abandoned_short": 0, "answered": 0, "answered_within": 0}
+    by_hour = {hour: {"hour": hour, **empty, "talk_total": 0, "talk_count": 0} for hour in range(24)}
+    for row in rows:
+        by_hour[row["hour"]] = {**row, "talk_total": row["talk_total"] or 0}
+    return [by_hour[hour] for hour in range(24)]
