@@ -1,12 +1,13 @@
-"""Reporting pages: scorecards and staffing (each with its CSV)."""
+"""Reporting pages: the governance dashboard, scorecards and staffing (each table with its CSV)."""
 
 from django.urls import path
 
-from . import scorecards, staffing
+from . import dashboard, scorecards, staffing
 
 app_name = "reporting"
 
 urlpatterns = [
+    path("", dashboard.dashboard_page, name="dashboard"),
     path("staffing/", staffing.staffing_page, name="staffing"),
     path(
         "scorecards/<slug:client_slug>/<str:period>/",

@@ -1,0 +1,137 @@
+"""Selectors for the governance dashboard: one query per panel, grouped by the database.
+
+Times are read in `tz` (the client's time zone when one client is shown, UTC otherwise). The
+attainment panels count engine clocks decided in the period as governance.metrics does: clocks
+of approved exclusions left out, a breach voided by an accepted dispute counted as met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
+
+from slas.models import ENGINE_METRICS, Outcome, SLAClock
+
+from .choices import ActionStatus, DisputeStatus
+from .models import BreachDispute, BreachReview, CorrectiveAction
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def _decided_clocks(client_ids: Iterable[int], start: datetime, end: datetime):
+    from .selectors import excluded_clock_ids
+
+    client_ids = list(client_ids)
+    disputed = Exists(
+        BreachDispute.objects.filter(status=DisputeStatus.ACCEPTED, breach__clock_id=OuterRef("pk"))
+    )
+    return (
+        SLAClock.objects.filter(
+            client_id__in=client_ids, metric__in=ENGINE_METRICS, stopped_at__gte=start, stopped_at__lt=end
+        )
+        .exclude(outcome="")
+        .exclude(pk__in=excluded_clock_ids(client_ids=client_ids))
+        .annotate(disputed=disputed)
+    )
+
+
+_COUNTS = {
+    "met": Count("pk", filter=Q(outcome=Outcome.MET) | Q(disputed=True)),
+    "decided": Count("pk"),
+}
+
+
+def attainment_trend(*, client_ids, start: datetime, end: datetime, tz) -> list[dict]:
+    """Attainment per day (by the day a clock was decided)."""
+    rows = (
+        _decided_clocks(client_ids, start, end)
+        .annotate(day=TruncDate("stopped_at", tzinfo=tz))
+        .values("day")
+        .annotate(**_COUNTS)
+        .order_by("day")
+    )
+    return [
+        {
+            "day": row["day"],
+            "met": row["met"],
+            "decided": row["decided"],
+            "percent": _percent(row["met"], row["decided"]),
+        }
+        for row in rows
+    ]
+
+
+def attainment_heatmap(*, client_ids, start: datetime, end: datetime, tz) -> list[dict]:
+    """Attainment by the case's channel and hour of the week (ISO weekday 1-7, hour 0-23) in which
+    the clock was decided; only the cells with clocks come back."""
+    rows = (
+        _decided_clocks(client_ids, start, end)
+        .annotate(
+            weekday=ExtractIsoWeekDay("stopped_at", tzinfo=tz),
+            hour=ExtractHour("stopped_at", tzinfo=tz),
+        )
+        .values("case__origin_channel", "weekday", "hour")
+        .annotate(**_COUNTS)
+        .order_by("case__origin_channel", "weekday", "hour")
+    )
+    return [
+        {
+            "channel": row["case__origin_channel"],
+            "weekday": row["weekday"],
+            "hour": row["hour"],
+            "met": row["met"],
+            "decided": row["decided"],
+            "percent": _percent(row["met"], row["decided"]),
+        }
+        for row in rows
+    ]
+
+
+def top_root_causes(*, client_ids, start: datetime, end: datetime, limit: int = 8) -> list[dict]:
+    """Root causes of the breach reviews closed in the period, by the breaches they explain."""
+    rows = (
+        BreachReview.objects.filter(
+            client_id__in=list(client_ids), closed_at__gte=start, closed_at__lt=end, root_cause__isnull=False
+        )
+        .values("root_cause__name", "root_cause__parent__name")
+        .annotate(reviews=Count("pk", distinct=True), breaches=Count("items", distinct=True))
+        .order_by("-breaches", "-reviews", "root_cause__name")[:limit]
+    )
+    return [
+        {
+            "root_cause": " > ".join(
+                p for p in (row["root_cause__parent__name"], row["root_cause__name"]) if p
+            ),
+            "reviews": row["reviews"],
+            "breaches": row["breaches"],
+        }
+        for row in rows
+    ]
+
+
+def overdue_actions(*, client_ids, today: date, limit: int = 20) -> list[dict]:
+    rows = (
+        CorrectiveAction.objects.filter(
+            client_id__in=list(client_ids),
+            status__in=[ActionStatus.PROPOSED, ActionStatus.IN_PROGRESS],
+            due_on__lt=today,
+        )
+        .select_related("client", "owner")
+        .order_by("due_on", "pk")[:limit]
+    )
+    return [
+        {
+            "client": action.client.name,
+            "title": action.title,
+            "owner": action.owner.get_username() if action.owner else "",
+            "due_on": action.due_on,
+            "days_overdue": (today - action.due_on).days,
+            "status": action.get_status_display(),
+        }
+        for action in rows
+    ]

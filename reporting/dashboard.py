@@ -1,0 +1,154 @@
+"""The governance dashboard: a period and client(s); attainment by channel against target, the
+daily trend, the channel x hour-of-week heatmap, contract KPIs, breach ageing, top root causes
+and overdue corrective actions. Each panel is one query; each table is also a CSV
+(`?panel=<name>&format=csv`)."""
+
+from __future__ import annotations
+
+import csv
+import zoneinfo
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from cases.models import Client
+from governance import dashboard, metrics
+from governance.choices import KPI
+from governance.kpis import contract_measure
+from governance.models import ContractTerm
+
+from . import charts
+from .access import reporting_client_ids
+
+MAX_DAYS = 366
+SUMMARY_KPIS = (
+    (KPI.SERVICE_LEVEL, "Service level, voice and chat (% in 20 s)"),
+    (KPI.ABANDONMENT_RATE, "Abandonment %"),
+    (KPI.SLA_FIRST_RESPONSE, "First response attainment %"),
+    (KPI.SLA_RESOLUTION, "Resolution attainment %"),
+    (KPI.FIRST_CONTACT_RESOLUTION, "First contact resolution %"),
+    (KPI.CSAT, "CSAT %"),
+    (KPI.NPS, "NPS"),
+)
+
+
+class DashboardForm(forms.Form):
+    client = forms.ModelChoiceField(
+        queryset=Client.objects.none(), to_field_name="slug", required=False, empty_label="All my clients"
+    )
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (included)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, client_ids, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["client"].queryset = Client.objects.filter(pk__in=client_ids).order_by("name")
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", "The period ends before it starts.")
+            elif (end - start).days + 1 > MAX_DAYS:
+                self.add_error("end", f"Choose at most {MAX_DAYS} days.")
+        return cleaned
+
+
+def _attainment_target(client_ids: list[int], day) -> float | None:
+    """The contract's first-response attainment target when one client is shown."""
+    if len(client_ids) != 1:
+        return None
+    term = (
+        ContractTerm.objects.filter(
+            client_id=client_ids[0], kpi=KPI.SLA_FIRST_RESPONSE, effective_from__lte=day
+        )
+        .exclude(effective_to__lt=day)
+        .order_by("-effective_from")
+        .first()
+    )
+    return float(term.target) if term else None
+
+
+def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> dict:
+    channels_rows = metrics.attainment_by_channel(client_ids=client_ids, start=start, end=end)
+    heat = dashboard.attainment_heatmap(client_ids=client_ids, start=start, end=end, tz=tz)
+    summary = []
+    for kpi, label in SUMMARY_KPIS:
+        measure = contract_measure(kpi, client_ids=client_ids, start=start, end=end, threshold_seconds=20)
+        summary.append({"kpi": kpi, "label": label, "value": measure.value, "of": measure.denominator})
+    return {
+        "summary": summary,
+        "by_channel": channels_rows,
+        "trend": dashboard.attainment_trend(client_ids=client_ids, start=start, end=end, tz=tz),
+        "heatmap": heat,
+        "ageing": metrics.breach_ageing(client_ids=client_ids, now=end),
+        "root_causes": dashboard.top_root_causes(client_ids=client_ids, start=start, end=end),
+        "overdue": dashboard.overdue_actions(client_ids=client_ids, today=today),
+    }
+
+
+CSV_PANELS = {
+    "summary": ("kpi", "label", "value", "of"),
+    "by_channel": ("channel", "met", "missed", "attainment_percent"),
+    "trend": ("day", "met", "decided", "percent"),
+    "heatmap": ("channel", "weekday", "hour", "met", "decided", "percent"),
+    "ageing": ("bucket", "count"),
+    "root_causes": ("root_cause", "reviews", "breaches"),
+    "overdue": ("client", "title", "owner", "due_on", "days_overdue", "status"),
+}
+
+
+def panel_csv(name: str, rows: list[dict]) -> HttpResponse:
+    columns = CSV_PANELS[name]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="dashboard-{name}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return response
+
+
+@login_required
+@require_GET
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    allowed = reporting_client_ids(request.user)
+    today = timezone.localdate()
+    initial = {"start": today - timedelta(days=30), "end": today}
+    form = DashboardForm(request.GET if "start" in request.GET else None, initial=initial, client_ids=allowed)
+    if form.is_bound and not form.is_valid():
+        return render(request, "reporting/dashboard.html", {"form": form}, status=400)
+    data = form.cleaned_data if form.is_bound else initial
+    client = data.get("client")
+    client_ids = [client.pk] if client else sorted(allowed)
+    tz = zoneinfo.ZoneInfo(client.timezone) if client else UTC
+    start = datetime.combine(data["start"], time(), tz)
+    end = datetime.combine(data["end"] + timedelta(days=1), time(), tz)
+    figures = panels(client_ids, start, end, tz, today)
+    panel = request.GET.get("panel")
+    if request.GET.get("format") == "csv":
+        if panel not in CSV_PANELS:
+            raise Http404("No such panel.")
+        return panel_csv(panel, figures[panel])
+    channels = sorted({row["channel"] for row in figures["heatmap"]})
+    target = _attainment_target(client_ids, data["end"])
+    context = {
+        "form": form,
+        "client": client,
+        "start": data["start"],
+        "end": data["end"],
+        "figures": figures,
+        "target": target,
+        "channel_chart": charts.percent_bars(
+            figures["by_channel"], label="channel", value="attainment_percent", target=target
+        ),
+        "trend_chart": charts.percent_line(figures["trend"], label="day", value="percent"),
+        "heat_chart": charts.heatmap(figures["heatmap"], channels),
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "reporting/dashboard.html", context)
