@@ -135,3 +135,25 @@ def overdue_actions(*, client_ids, today: date, limit: int = 20) -> list[dict]:
         }
         for action in rows
     ]
+
+
+def attainment_by_metric(*, client_ids, start: datetime, end: datetime) -> list[dict]:
+    rows = _decided_clocks(client_ids, start, end).values("metric").annotate(**_COUNTS).order_by("metric")
+    return [
+        {
+            "metric": row["metric"],
+            "met": row["met"],
+            "decided": row["decided"],
+            "percent": _percent(row["met"], row["decided"]),
+        }
+        for row in rows
+    ]
+
+
+def action_status_counts(*, client_ids) -> dict[str, int]:
+    rows = (
+        CorrectiveAction.objects.filter(client_id__in=list(client_ids))
+        .values("status")
+        .annotate(n=Count("pk"))
+    )
+    return {row["status"]: row["n"] for row in rows.order_by("status")}

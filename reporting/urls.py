@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, scorecards, staffing
+from . import dashboard, mbr, scorecards, staffing
 
 app_name = "reporting"
 
@@ -14,4 +14,5 @@ urlpatterns = [
         scorecards.scorecard_page,
         name="scorecard",
     ),
+    path("mbr/<slug:client_slug>/<str:period>/", mbr.mbr_pack_page, name="mbr-pack"),
 ]

@@ -275,6 +275,12 @@ def scorecard_freeze(*, scorecard: Scorecard, actor: Any = None, now: datetime |
     if actor is not None:
         require_governance(actor, scorecard.client_id, "freeze a scorecard")
     scorecard = scorecard_compute(client=scorecard.client, period=scorecard.period, actor=actor, now=now)
+    from ..packs import mbr_pack_data
+
+    scorecard.data = {
+        **scorecard.data,
+        "pack": mbr_pack_data(client=scorecard.client, period=scorecard.period),
+    }
     scorecard.status = ScorecardStatus.FROZEN
     scorecard.frozen_at = now
     scorecard.frozen_by = actor if actor is not None and hasattr(actor, "pk") else None

@@ -353,3 +353,32 @@ def test_the_monthly_business_review_agenda_carries_the_scorecard(march, governa
     scorecard = meeting.agenda["scorecard"]
     assert (scorecard["period"], scorecard["status"], scorecard["credit"]) == ("2026-03", "frozen", "1500.00")
     assert "NPS" in scorecard["terms_missed"]
+
+
+def test_the_review_pack_is_frozen_with_the_scorecard_and_prints_as_pdf(march, client, governance_a):
+    _contract(march)
+    services.scorecard_freeze(
+        scorecard=services.scorecard_compute(client=march, period=MARCH, actor=governance_a),
+        actor=governance_a,
+    )
+    url = reverse("reporting:mbr-pack", args=["alpha", "2026-03"])
+    client.force_login(governance_a)
+    page = client.get(url)
+    pack = page.context["pack"]
+    assert pack["attainment_by_channel"] == [
+        {"channel": "email", "met": 2, "missed": 1, "attainment_percent": 66.67}
+    ]
+    assert pack["trend"][-1] == {
+        "month": "2026-03",
+        "csat": 50.0,
+        "nps": 25.0,
+        "first_contact_resolution": 75.0,
+    }
+    assert pack["trend"][0]["month"] == "2025-10"
+    # data changing after the freeze does not change the pack
+    for _ in range(3):
+        SurveyFactory(case=CaseFactory(client=march), csat=5, nps=10, answered_at=T)
+    assert client.get(url).context["pack"]["trend"][-1]["csat"] == 50.0
+    pdf = client.get(url, {"format": "pdf"})
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert client.get(reverse("reporting:mbr-pack", args=["alpha", "2026-02"])).status_code == 404
