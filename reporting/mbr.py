@@ -29,7 +29,9 @@ def pack_context(scorecard: Scorecard) -> dict:
     }
 
 
-_ASCII = str.maketrans({"\u2265": ">=", "\u2264": "<=", "\u2014": "-", "\u2013": "-", "\u2212": "-", "\u2019": "'"})
+_ASCII = str.maketrans(
+    {"\u2265": ">=", "\u2264": "<=", "\u2014": "-", "\u2013": "-", "\u2212": "-", "\u2019": "'"}
+)
 
 
 def _text(value) -> str:
