@@ -59,6 +59,7 @@ class GovernanceDemoSummary:
     reviews: int = 0
     actions: int = 0
     meetings: int = 0
+    scorecards: int = 0
 
 
 def _user(username: str, role: str, clients: list[Client]):
@@ -268,7 +269,67 @@ def seed_governance(clients: list[Client], now: datetime) -> GovernanceDemoSumma
 
     for client in clients:
         _worked_example(client, now, lead=lead, analyst=analyst, supervisor=supervisor, summary=summary)
+        summary.scorecards += _contract(client, now, lead)
     return summary
+
+
+def _contract(client: Client, now: datetime, lead) -> int:
+    """A contract with five terms; last month's scorecard frozen (with its review pack) and this
+    month's draft computed."""
+    from decimal import Decimal as D
+
+    from .choices import KPI
+    from .models import Contract, ContractTerm
+    from .services.scorecards import month_start, previous_month
+
+    contract = Contract.objects.create(
+        client=client, reference=f"MSA-{client.slug.upper()}", monthly_fee=D(85000)
+    )
+    since = previous_month(previous_month(month_start(now.date())))
+    terms = [
+        {
+            "kpi": KPI.SERVICE_LEVEL,
+            "channel": "voice",
+            "threshold_seconds": 20,
+            "target": D(80),
+            "credit_per_point_percent": D("0.5"),
+            "credit_cap_percent": D(5),
+        },
+        {
+            "kpi": KPI.ABANDONMENT_RATE,
+            "channel": "voice",
+            "comparator": "lte",
+            "target": D(5),
+            "credit_per_point_percent": D("0.5"),
+            "credit_cap_percent": D(3),
+        },
+        {
+            "kpi": KPI.SLA_FIRST_RESPONSE,
+            "target": D(90),
+            "credit_mode": "bands",
+            "credit_bands": [
+                {"min": 85, "max": 90, "percent": 2},
+                {"min": 80, "max": 85, "percent": 4},
+                {"max": 80, "percent": 8},
+            ],
+            "earn_back_months": 2,
+        },
+        {
+            "kpi": KPI.SLA_RESOLUTION,
+            "target": D(85),
+            "credit_per_point_percent": D(1),
+            "credit_cap_percent": D(4),
+        },
+        {"kpi": KPI.CSAT, "target": D(75), "bonus_per_point_percent": D("0.5"), "bonus_cap_percent": D(2)},
+    ]
+    for term in terms:
+        ContractTerm.objects.create(contract=contract, client=client, effective_from=since, **term)
+    last_month = services.scorecard_compute(
+        client=client, period=previous_month(month_start(now.date())), now=now
+    )
+    services.scorecard_freeze(scorecard=last_month, now=now)
+    services.scorecard_compute(client=client, period=month_start(now.date()), now=now)
+    return 2
 
 
 def _worked_example(client, now, *, lead, analyst, supervisor, summary: GovernanceDemoSummary) -> None:
@@ -427,17 +488,25 @@ def governance_wipe() -> None:
     from .models import (
         ActionReminder,
         BreachDispute,
+        Contract,
+        ContractTerm,
         CorrectiveAction,
         Escalation,
         Exclusion,
         GovernanceMeeting,
         Risk,
         RuleFiring,
+        Scorecard,
+        ScorecardLine,
         SentimentScore,
         SLAPolicyChange,
     )
 
     for model in (
+        ScorecardLine,
+        Scorecard,
+        ContractTerm,
+        Contract,
         ActionReminder,
         CorrectiveAction,
         BreachReviewItem,

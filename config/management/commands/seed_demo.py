@@ -31,5 +31,5 @@ class Command(BaseCommand):
             f"{summary.events} timeline events, {summary.surveys} surveys, {summary.clocks} SLA clocks; "
             f"governance: {gov.tiers} escalation tiers, {gov.rules} rules, {gov.escalations} escalations, "
             f"{gov.history_reviews + gov.reviews} breach reviews, {gov.actions} corrective actions, "
-            f"{gov.meetings} meetings; in {time.monotonic() - started:.1f} s."
+            f"{gov.meetings} meetings, {gov.scorecards} scorecards; in {time.monotonic() - started:.1f} s."
         )
