@@ -24,7 +24,7 @@ def _percent(part: int, whole: int) -> float | None:
 
 
 def _decided_clocks(client_ids: Iterable[int], start: datetime, end: datetime):
-    from .selectors import excluded_clock_ids
+    from .selectors import decided_clock_excluded
 
     client_ids = list(client_ids)
     disputed = Exists(
@@ -35,7 +35,7 @@ def _decided_clocks(client_ids: Iterable[int], start: datetime, end: datetime):
             client_id__in=client_ids, metric__in=ENGINE_METRICS, stopped_at__gte=start, stopped_at__lt=end
         )
         .exclude(outcome="")
-        .exclude(pk__in=excluded_clock_ids(client_ids=client_ids))
+        .exclude(decided_clock_excluded())
         .annotate(disputed=disputed)
     )
 
@@ -75,13 +75,13 @@ def attainment_heatmap(*, client_ids, start: datetime, end: datetime, tz) -> lis
             weekday=ExtractIsoWeekDay("stopped_at", tzinfo=tz),
             hour=ExtractHour("stopped_at", tzinfo=tz),
         )
-        .values("case__origin_channel", "weekday", "hour")
+        .values("channel", "weekday", "hour")
         .annotate(**_COUNTS)
-        .order_by("case__origin_channel", "weekday", "hour")
+        .order_by("channel", "weekday", "hour")
     )
     return [
         {
-            "channel": row["case__origin_channel"],
+            "channel": row["channel"],
             "weekday": row["weekday"],
             "hour": row["hour"],
             "met": row["met"],

@@ -104,7 +104,7 @@ def contact_counts(*, client_ids, start, end, channel=None, threshold_seconds: i
 
 
 def sla_attainment(*, client_ids, start, end, metric: str, channel: str | None = None) -> Measure:
-    from .selectors import excluded_clock_ids
+    from .selectors import decided_clock_excluded
 
     disputed = Exists(
         BreachDispute.objects.filter(status=DisputeStatus.ACCEPTED, breach__clock_id=OuterRef("pk"))
@@ -113,9 +113,9 @@ def sla_attainment(*, client_ids, start, end, metric: str, channel: str | None =
         client_id__in=_ids(client_ids), metric=metric, stopped_at__gte=start, stopped_at__lt=end
     ).exclude(outcome="")
     if channel:
-        clocks = clocks.filter(case__origin_channel=channel)
+        clocks = clocks.filter(channel=channel)
     counts = (
-        clocks.exclude(pk__in=excluded_clock_ids(client_ids=client_ids))
+        clocks.exclude(decided_clock_excluded())
         .annotate(disputed=disputed)
         .aggregate(
             met=Count("pk", filter=Q(outcome=Outcome.MET) | Q(disputed=True)),

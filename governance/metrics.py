@@ -199,7 +199,7 @@ def breach_ageing(*, client_ids: Iterable[int] | None, now: datetime) -> list[di
 
 
 def attainment_by_channel(*, client_ids: Iterable[int] | None, start: datetime, end: datetime) -> list[dict]:
-    from .selectors import excluded_clock_ids
+    from .selectors import decided_clock_excluded
 
     disputed = Exists(
         BreachDispute.objects.filter(status=DisputeStatus.ACCEPTED, breach__clock_id=OuterRef("pk"))
@@ -208,18 +208,18 @@ def attainment_by_channel(*, client_ids: Iterable[int] | None, start: datetime, 
         _scoped(SLAClock.objects.all(), client_ids)
         .filter(metric__in=ENGINE_METRICS, stopped_at__gte=start, stopped_at__lt=end)
         .exclude(outcome="")
-        .exclude(pk__in=excluded_clock_ids(client_ids=client_ids))
+        .exclude(decided_clock_excluded())
         .annotate(disputed=disputed)
-        .values("case__origin_channel")
+        .values("channel")
         .annotate(
             met=Count("pk", filter=Q(outcome=Outcome.MET) | Q(disputed=True)),
             missed=Count("pk", filter=Q(outcome=Outcome.MISSED, disputed=False)),
         )
-        .order_by("case__origin_channel")
+        .order_by("channel")
     )
     return [
         {
-            "channel": row["case__origin_channel"],
+            "channel": row["channel"],
             "met": row["met"],
             "missed": row["missed"],
             "attainment_percent": _percent(row["met"], row["met"] + row["missed"]),

@@ -290,6 +290,9 @@ class SLAClock(models.Model):
     )
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="+", db_index=False)
     metric = models.CharField(max_length=24, choices=Metric.choices)
+    # A copy of the case's origin channel (fixed when the case opens), so reports group clocks
+    # by channel from the clock_decided index alone.
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="", db_default="")
     cycle = models.PositiveIntegerField(default=1)
     warning_percent = models.PositiveSmallIntegerField(default=80)
     target_seconds = models.PositiveIntegerField()
@@ -316,6 +319,14 @@ class SLAClock(models.Model):
             ),
         ]
         indexes = [
+            # Reports read decided clocks by client and the time they stopped (attainment, scorecards);
+            # partial, so the sweep's updates of running clocks never touch it.
+            models.Index(
+                fields=["client", "metric", "stopped_at"],
+                include=["outcome", "channel", "case", "started_at", "id"],
+                condition=Q(stopped_at__isnull=False),
+                name="clock_decided",
+            ),
             # The sweep's two range scans touch only running clocks not yet breached / warned.
             models.Index(
                 fields=["due_at"],

@@ -522,6 +522,7 @@ def _persist_live(
             row = SLAClock(
                 client_id=case.client_id,
                 case_id=case.pk,
+                channel=case.origin_channel,
                 policy_id=case_sla.policy_id,
                 policy_version=case_sla.policy_version,
                 calendar_id=case_sla.calendar_id,
@@ -728,6 +729,7 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
                 row = SLAClock(
                     client_id=case.client_id,
                     case_id=case_id,
+                    channel=case.origin_channel,
                     policy_id=case_sla.policy_id,
                     policy_version=case_sla.policy_version,
                     calendar_id=case_sla.calendar_id,
@@ -911,6 +913,7 @@ def clock_start(
     row = SLAClock(
         client_id=case.client_id,
         case=case,
+        channel=case.origin_channel,
         calendar=calendar,
         metric=metric,
         cycle=cycle,
