@@ -1,7 +1,8 @@
 """The governance dashboard: a period and client(s); attainment by channel against target, the
 daily trend, the channel x hour-of-week heatmap, contract KPIs, breach ageing, top root causes
-and overdue corrective actions. Each panel is one query; each table is also a CSV
-(`?panel=<name>&format=csv`)."""
+and overdue corrective actions. The clock panels (by channel, trend, heatmap, attainment tiles)
+fold one query of decided clocks per metric, channel and hour; every other panel is one query;
+each table is also a CSV (`?panel=<name>&format=csv`)."""
 
 from __future__ import annotations
 
@@ -74,18 +75,28 @@ def _attainment_target(client_ids: list[int], day) -> float | None:
     return float(term.target) if term else None
 
 
+# Attainment tiles come from the shared clock query, not from a query each.
+_CLOCK_KPIS = {KPI.SLA_FIRST_RESPONSE: "first_response", KPI.SLA_RESOLUTION: "resolution"}
+
+
 def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> dict:
-    channels_rows = metrics.attainment_by_channel(client_ids=client_ids, start=start, end=end)
-    heat = dashboard.attainment_heatmap(client_ids=client_ids, start=start, end=end, tz=tz)
+    hourly = dashboard.decided_clocks_by_hour(client_ids=client_ids, start=start, end=end, tz=tz)
+    by_metric = {row["metric"]: row for row in dashboard.attainment_by(hourly, "metric")}
     summary = []
     for kpi, label in SUMMARY_KPIS:
-        measure = contract_measure(kpi, client_ids=client_ids, start=start, end=end, threshold_seconds=20)
-        summary.append({"kpi": kpi, "label": label, "value": measure.value, "of": measure.denominator})
+        if kpi in _CLOCK_KPIS:
+            row = by_metric.get(_CLOCK_KPIS[kpi])
+            value = row["attainment_percent"] if row else None
+            of = row["met"] + row["missed"] if row else 0
+        else:
+            measure = contract_measure(kpi, client_ids=client_ids, start=start, end=end, threshold_seconds=20)
+            value, of = measure.value, measure.denominator
+        summary.append({"kpi": kpi, "label": label, "value": value, "of": of})
     return {
         "summary": summary,
-        "by_channel": channels_rows,
-        "trend": dashboard.attainment_trend(client_ids=client_ids, start=start, end=end, tz=tz),
-        "heatmap": heat,
+        "by_channel": dashboard.attainment_by(hourly, "channel"),
+        "trend": dashboard.attainment_trend(hourly),
+        "heatmap": dashboard.attainment_heatmap(hourly),
         "ageing": metrics.breach_ageing(client_ids=client_ids, now=end),
         "root_causes": dashboard.top_root_causes(client_ids=client_ids, start=start, end=end),
         "overdue": dashboard.overdue_actions(client_ids=client_ids, today=today),

@@ -66,11 +66,11 @@ def test_the_dashboard_costs_the_same_queries_with_more_data(
 ):
     client.force_login(governance_a)
     client.get(URL, MARCH)
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(16):
         client.get(URL, MARCH)
     _contacts(march)
     _surveys_and_resolutions(march)
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(16):
         client.get(URL, MARCH)
 
 
