@@ -1465,22 +1465,7 @@ class ScorecardLineInline(ClientScopedMixin, admin.TabularInline):
     client_lookup = "scorecard__client"
     extra = 0
     can_delete = False
-    fields = readonly_fields = [
-        "kpi",
-        "channel",
-        "comparator",
-        "target",
-        "weight",
-        "actual",
-        "numerator",
-        "denominator",
-        "met",
-        "credit_percent",
-        "credit",
-        "bonus_percent",
-        "bonus",
-        "earned_back",
-    ]
+    fields = readonly_fields = list(ScorecardLine.REPORTED_FIELDS)
 
     def has_add_permission(self, request, obj=None):
         return False

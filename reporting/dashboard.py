@@ -25,6 +25,7 @@ from governance.models import ContractTerm
 
 from . import charts
 from .access import reporting_client_ids
+from .forms import ClientPeriodForm
 
 MAX_DAYS = 366
 SUMMARY_KPIS = (
@@ -38,26 +39,11 @@ SUMMARY_KPIS = (
 )
 
 
-class DashboardForm(forms.Form):
+class DashboardForm(ClientPeriodForm):
+    max_days = MAX_DAYS
     client = forms.ModelChoiceField(
         queryset=Client.objects.none(), to_field_name="slug", required=False, empty_label="All my clients"
     )
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (included)", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args, client_ids, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["client"].queryset = Client.objects.filter(pk__in=client_ids).order_by("name")
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end:
-            if end < start:
-                self.add_error("end", "The period ends before it starts.")
-            elif (end - start).days + 1 > MAX_DAYS:
-                self.add_error("end", f"Choose at most {MAX_DAYS} days.")
-        return cleaned
 
 
 def _attainment_target(client_ids: list[int], day) -> float | None:

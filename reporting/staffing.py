@@ -23,32 +23,18 @@ from governance.models import ContractTerm
 
 from . import erlang
 from .access import reporting_client_ids
+from .forms import ClientPeriodForm
 
 DEFAULT_THRESHOLD, DEFAULT_TARGET, DEFAULT_AHT = 20, Decimal(80), 180
 MAX_DAYS = 92
 
 
-class StaffingForm(forms.Form):
-    client = forms.ModelChoiceField(queryset=Client.objects.none(), to_field_name="slug")
+class StaffingForm(ClientPeriodForm):
+    max_days = MAX_DAYS
     channel = forms.ChoiceField(
         choices=[(Channel.VOICE, "Voice"), (Channel.CHAT, "Chat")], initial=Channel.VOICE
     )
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (included)", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args, client_ids, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["client"].queryset = Client.objects.filter(pk__in=client_ids).order_by("name")
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end:
-            if end < start:
-                self.add_error("end", "The period ends before it starts.")
-            elif (end - start).days + 1 > MAX_DAYS:
-                self.add_error("end", f"Choose at most {MAX_DAYS} days.")
-        return cleaned
+    field_order = ["client", "channel", "start", "end"]
 
 
 def service_level_goal(client: Client, channel: str, day) -> tuple[int, Decimal, str]:

@@ -8,22 +8,7 @@ from ..models import Scorecard, ScorecardLine
 class ScorecardLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = ScorecardLine
-        fields = [
-            "kpi",
-            "channel",
-            "comparator",
-            "target",
-            "weight",
-            "actual",
-            "numerator",
-            "denominator",
-            "met",
-            "credit_percent",
-            "credit",
-            "bonus_percent",
-            "bonus",
-            "earned_back",
-        ]
+        fields = list(ScorecardLine.REPORTED_FIELDS)
         read_only_fields = fields
 
 

@@ -168,6 +168,24 @@ class Scorecard(models.Model):
 
 
 class ScorecardLine(models.Model):
+    # What a line reports (admin inline, API).
+    REPORTED_FIELDS = (
+        "kpi",
+        "channel",
+        "comparator",
+        "target",
+        "weight",
+        "actual",
+        "numerator",
+        "denominator",
+        "met",
+        "credit_percent",
+        "credit",
+        "bonus_percent",
+        "bonus",
+        "earned_back",
+    )
+
     scorecard = models.ForeignKey(Scorecard, on_delete=models.CASCADE, related_name="lines")
     term = models.ForeignKey(ContractTerm, null=True, on_delete=models.SET_NULL, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)

@@ -382,3 +382,29 @@ def test_the_review_pack_is_frozen_with_the_scorecard_and_prints_as_pdf(march, c
     pdf = client.get(url, {"format": "pdf"})
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert client.get(reverse("reporting:mbr-pack", args=["alpha", "2026-02"])).status_code == 404
+
+
+def test_admin_lists_only_the_users_clients_scorecards_and_runs_the_actions(
+    march, client, client_b, governance_a
+):
+    _contract(march)
+    card = services.scorecard_compute(client=march, period=MARCH, actor=governance_a)
+    ContractFactory(client=client_b)
+    other = Scorecard.objects.create(
+        client=client_b, period=MARCH, monthly_fee=1, currency="EUR", computed_at=T, data={}
+    )
+    client.force_login(governance_a)
+    listing = client.get(reverse("admin:governance_scorecard_changelist"))
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].queryset) == [card]
+    assert client.get(reverse("admin:governance_scorecard_change", args=[other.pk])).status_code == 302
+    page = client.get(reverse("admin:governance_scorecard_change", args=[card.pk]))
+    assert page.status_code == 200 and "483.87" in page.content.decode()
+    changelist = reverse("admin:governance_scorecard_changelist")
+    client.post(changelist, {"action": "freeze", "_selected_action": [card.pk]})
+    card.refresh_from_db()
+    assert card.status == ScorecardStatus.FROZEN
+    response = client.post(changelist, {"action": "recompute", "_selected_action": [card.pk]}, follow=True)
+    assert "frozen" in response.content.decode()
+    assert client.get(reverse("admin:governance_contract_changelist")).status_code == 200
+    assert client.get(reverse("admin:governance_contractterm_changelist")).status_code == 200
