@@ -51,11 +51,35 @@ def test_the_panels_show_the_hand_computed_figures(march, client, governance_a):
     assert "Attainment % by channel" in body and "hsl(120, 65%, 52%)" in body and "hsl(0, 65%, 52%)" in body
 
 
+def test_response_times_and_backlog(march, client, governance_a):
+    client.force_login(governance_a)
+    figures = client.get(URL, MARCH).context["figures"]
+    # first answers after 600, 7200, 7200, 7200 s; resolutions after 1, 2, 3, 4 hours
+    assert figures["response_times"] == [
+        {"measure": "first response", "count": 4, "median_seconds": 7200, "p90_seconds": 7200},
+        {"measure": "resolution", "count": 4, "median_seconds": 9000, "p90_seconds": 13320},
+    ]
+    # unresolved now: the four March e-mails (open, over 30 days old) and five factory cases
+    # opened today (new): the voice contacts' case and the four survey cases
+    backlog = {row["status"]: row for row in figures["backlog"]}
+    assert (backlog["open"]["total"], backlog["open"]["days_30_plus"]) == (4, 4)
+    assert (backlog["new"]["total"], backlog["new"]["days_0_1"]) == (5, 5)
+
+
 def test_every_table_downloads_as_csv(march, client, governance_a):
     client.force_login(governance_a)
     rows = client.get(URL, {**MARCH, "panel": "by_channel", "format": "csv"}).content.decode().splitlines()
     assert rows == ["channel,met,missed,attainment_percent", "email,2,1,66.67"]
-    for panel in ("summary", "trend", "heatmap", "ageing", "root_causes", "overdue"):
+    for panel in (
+        "summary",
+        "trend",
+        "heatmap",
+        "response_times",
+        "backlog",
+        "ageing",
+        "root_causes",
+        "overdue",
+    ):
         response = client.get(URL, {**MARCH, "panel": panel, "format": "csv"})
         assert response.status_code == 200 and response["Content-Type"].startswith("text/csv"), panel
     assert client.get(URL, {**MARCH, "panel": "nope", "format": "csv"}).status_code == 404
@@ -66,11 +90,11 @@ def test_the_dashboard_costs_the_same_queries_with_more_data(
 ):
     client.force_login(governance_a)
     client.get(URL, MARCH)
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(19):
         client.get(URL, MARCH)
     _contacts(march)
     _surveys_and_resolutions(march)
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(19):
         client.get(URL, MARCH)
 
 

@@ -96,8 +96,14 @@ def _first_response_cases(client, governance_user):
 def _surveys_and_resolutions(client):
     for csat, nps in ((5, 10), (4, 9), (3, 7), (1, 3)):
         SurveyFactory(case=CaseFactory(client=client), csat=csat, nps=nps, answered_at=T)
-    for fcr in (True, True, True, False):
-        CaseFactory(client=client, resolved_at=T, first_contact_resolution=fcr)
+    for hours, fcr in ((1, True), (2, True), (3, True), (4, False)):
+        CaseFactory(
+            client=client,
+            status="resolved",
+            opened_at=T - timedelta(hours=hours),
+            resolved_at=T,
+            first_contact_resolution=fcr,
+        )
 
 
 @pytest.fixture
