@@ -177,6 +177,10 @@ def main() -> None:
         "clocks by metric, channel, hour (dashboard: channel, trend, heatmap, tiles)": lambda: (
             dashboard.decided_clocks_by_hour(client_ids=ids, start=start, end=end, tz=UTC)
         ),
+        "response times (median, p90)": lambda: dashboard.response_times(
+            client_ids=ids, start=start, end=end
+        ),
+        "backlog by status and age": lambda: dashboard.backlog(client_ids=ids, now=end),
         "breach ageing": lambda: metrics.breach_ageing(client_ids=ids, now=end),
         "top root causes": lambda: dashboard.top_root_causes(client_ids=ids, start=start, end=end),
         "overdue actions": lambda: dashboard.overdue_actions(client_ids=ids, today=end.date()),
