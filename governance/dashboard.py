@@ -15,6 +15,7 @@ from django.db.models.functions import TruncHour
 
 from slas.models import ENGINE_METRICS, Outcome, SLAClock
 
+from . import metrics
 from .choices import ActionStatus, DisputeStatus
 from .models import BreachDispute, BreachReview, CorrectiveAction
 
@@ -177,31 +178,6 @@ def action_status_counts(*, client_ids) -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows.order_by("status")}
 
 
-def _duration_percentiles(queryset, since: str, until: str) -> dict:
-    """Count, median and 90th percentile (continuous) of `until - since` in seconds: one query
-    (computed by PostgreSQL, or from the one sorted list on SQLite)."""
-    from django.db import connection
-    from django.db.models import DurationField, ExpressionWrapper, F, FloatField, Func
-
-    from .metrics import PercentileCont, percentile
-
-    duration = ExpressionWrapper(F(until) - F(since), output_field=DurationField())
-    if connection.vendor == "postgresql":
-        seconds = Func(duration, template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField())
-        row = queryset.aggregate(
-            count=Count("pk"), median=PercentileCont(seconds, 0.5), p90=PercentileCont(seconds, 0.9)
-        )
-        median, p90, count = row["median"], row["p90"], row["count"]
-    else:
-        values = sorted(d.total_seconds() for d in queryset.annotate(d=duration).values_list("d", flat=True))
-        median, p90, count = percentile(values, 0.5), percentile(values, 0.9), len(values)
-    return {
-        "count": count,
-        "median_seconds": None if median is None else round(float(median)),
-        "p90_seconds": None if p90 is None else round(float(p90)),
-    }
-
-
 def response_times(*, client_ids, start: datetime, end: datetime) -> list[dict]:
     """First response time (cases first answered in the period) and resolution time (cases
     resolved in the period), wall-clock from the case's opening: median and p90."""
@@ -211,8 +187,11 @@ def response_times(*, client_ids, start: datetime, end: datetime) -> list[dict]:
     first = cases.filter(first_responded_at__gte=start, first_responded_at__lt=end)
     resolved = cases.filter(resolved_at__gte=start, resolved_at__lt=end)
     return [
-        {"measure": "first response", **_duration_percentiles(first, "opened_at", "first_responded_at")},
-        {"measure": "resolution", **_duration_percentiles(resolved, "opened_at", "resolved_at")},
+        {
+            "measure": "first response",
+            **metrics.duration_percentiles(first, "opened_at", "first_responded_at", 0),
+        },
+        {"measure": "resolution", **metrics.duration_percentiles(resolved, "opened_at", "resolved_at", 0)},
     ]
 
 

@@ -109,28 +109,32 @@ def escalation_rate_by_channel(
     ]
 
 
+def duration_percentiles(queryset: QuerySet, since: str, until: str, digits: int | None = 3) -> dict:
+    """Count, median and 90th percentile (continuous) of `until - since` in seconds over the
+    queryset's rows: one query (PostgreSQL computes them; on SQLite, from the one sorted list).
+    `digits` None: whole seconds as int."""
+    duration = ExpressionWrapper(F(until) - F(since), output_field=DurationField())
+    if connection.vendor == "postgresql":
+        seconds = Func(duration, template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField())
+        result = queryset.aggregate(
+            count=Count("pk"), median=PercentileCont(seconds, 0.5), p90=PercentileCont(seconds, 0.9)
+        )
+        count, median, p90 = result["count"], result["median"], result["p90"]
+    else:
+        values = sorted(d.total_seconds() for d in queryset.annotate(d=duration).values_list("d", flat=True))
+        count, median, p90 = len(values), percentile(values, 0.5), percentile(values, 0.9)
+    return {
+        "count": count,
+        "median_seconds": None if median is None else round(float(median), digits),
+        "p90_seconds": None if p90 is None else round(float(p90), digits),
+    }
+
+
 def escalation_turnaround(*, client_ids: Iterable[int] | None, start: datetime, end: datetime) -> dict:
     accepted = _scoped(Escalation.objects.all(), client_ids).filter(
         created_at__gte=start, created_at__lt=end, accepted_at__isnull=False
     )
-    duration = ExpressionWrapper(F("accepted_at") - F("created_at"), output_field=DurationField())
-    if connection.vendor == "postgresql":
-        seconds = Func(duration, template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField())
-        result = accepted.aggregate(
-            count=Count("pk"), median=PercentileCont(seconds, 0.5), p90=PercentileCont(seconds, 0.9)
-        )
-        return {
-            "count": result["count"],
-            "median_seconds": None if result["median"] is None else round(float(result["median"]), 3),
-            "p90_seconds": None if result["p90"] is None else round(float(result["p90"]), 3),
-        }
-    values = sorted(d.total_seconds() for d in accepted.annotate(d=duration).values_list("d", flat=True))
-    median, p90 = percentile(values, 0.5), percentile(values, 0.9)
-    return {
-        "count": len(values),
-        "median_seconds": None if median is None else round(median, 3),
-        "p90_seconds": None if p90 is None else round(p90, 3),
-    }
+    return duration_percentiles(accepted, "created_at", "accepted_at")
 
 
 def root_cause_closure(*, client_ids: Iterable[int] | None, start: datetime, end: datetime) -> dict:

@@ -84,32 +84,38 @@ def term_rule(term: ContractTerm) -> credits.TermRule:
     )
 
 
+def _months_back(period: date, months: int) -> date:
+    for _ in range(months):
+        period = previous_month(period)
+    return period
+
+
 def _earned_back(client: Client, period: date, terms: list[ContractTerm], met_now: dict[int, bool]) -> dict:
     """Credits of `earn_back_months` ago given back now: that month owed a credit on the term and
-    every month since, this one included, met it."""
+    every month since, this one included, met it. One query for every term's earlier lines."""
+    earning = [term for term in terms if term.earn_back_months and met_now.get(term.pk)]
+    if not earning:
+        return {}
+    since = _months_back(period, max(term.earn_back_months for term in earning))
+    lines = {
+        (line.term_id, line.scorecard.period): line
+        for line in ScorecardLine.objects.filter(
+            scorecard__client=client,
+            term__in=earning,
+            scorecard__period__gte=since,
+            scorecard__period__lt=period,
+        ).select_related("scorecard")
+    }
     result: dict[str, Decimal] = {}
-    for term in terms:
-        months = term.earn_back_months
-        if not months or not met_now.get(term.pk):
-            continue
-        owed_month = period
-        for _ in range(months):
-            owed_month = previous_month(owed_month)
-        lines = {
-            line.scorecard.period: line
-            for line in ScorecardLine.objects.filter(
-                scorecard__client=client,
-                term=term,
-                scorecard__period__gte=owed_month,
-                scorecard__period__lt=period,
-            ).select_related("scorecard")
-        }
-        owed = lines.get(owed_month)
+    for term in earning:
+        owed_month = _months_back(period, term.earn_back_months)
+        owed = lines.get((term.pk, owed_month))
         if owed is None or owed.credit <= 0:
             continue
-        between, month = [], next_month(owed_month)
+        month = next_month(owed_month)
+        between = []
         while month < period:
-            between.append(lines.get(month))
+            between.append(lines.get((term.pk, month)))
             month = next_month(month)
         if all(line is not None and line.met for line in between):
             result[str(term.pk)] = owed.credit
