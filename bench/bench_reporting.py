@@ -136,7 +136,7 @@ def main() -> None:
 
     from cases.models import Case, Client
     from governance import dashboard, metrics
-    from governance.kpis import contract_measure
+    from governance.kpis import contract_measure, service_level_by_interval
     from reporting.dashboard import SUMMARY_KPIS
     from slas.models import SLAClock
 
@@ -176,6 +176,12 @@ def main() -> None:
         ),
         "clocks by metric, channel, hour (dashboard: channel, trend, heatmap, tiles)": lambda: (
             dashboard.decided_clocks_by_hour(client_ids=ids, start=start, end=end, tz=UTC)
+        ),
+        "service level by 30-minute interval": lambda: service_level_by_interval(
+            client_ids=ids, start=start, end=end, tz=UTC
+        ),
+        "escalation rate by channel": lambda: metrics.escalation_rate_by_channel(
+            client_ids=ids, start=start, end=end
         ),
         "response times (median, p90)": lambda: dashboard.response_times(
             client_ids=ids, start=start, end=end

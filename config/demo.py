@@ -551,7 +551,16 @@ def _plan_case(rng, now, clients, queues_by_client, customers_by_client, agents)
         ):
             return plan
     else:
-        interact(t, channel, Direction.INBOUND, AuthorKind.CUSTOMER, rng.choice(CUSTOMER_LINES))
+        # A chat session's queue outcome, as connectors.chat_queue records it: answered by the agent.
+        queue = {"chat_event": "session.started", "wait_seconds": first_delay, "abandoned": False}
+        interact(
+            t,
+            channel,
+            Direction.INBOUND,
+            AuthorKind.CUSTOMER,
+            rng.choice(CUSTOMER_LINES),
+            queue if channel == Channel.CHAT else None,
+        )
         if channel in (Channel.CHAT, Channel.WHATSAPP, Channel.SOCIAL):
             interact(t + timedelta(seconds=2), channel, Direction.OUTBOUND, AuthorKind.BOT, BOT_LINE)
         t += timedelta(seconds=first_delay)

@@ -47,6 +47,7 @@ from config.errors import ApplicationError
 
 from . import adapters, selectors
 from .adapters.base import InboundMessage, clip, digest
+from .chat_queue import chat_session_settle
 from .choices import ADAPTER_CHANNEL, AdapterKind, InboundStatus
 from .models import Connector, InboundEvent
 from .routing import Contact, Rule, route
@@ -458,6 +459,8 @@ def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Intera
             )
     finally:
         _INGESTING.reset(token)
+    if message.channel == Channel.CHAT:
+        chat_session_settle(case=case, source=connector.slug, message=message)
     return case, result.interaction
 
 

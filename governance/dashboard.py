@@ -25,20 +25,16 @@ def _percent(part: int, whole: int) -> float | None:
 
 
 def _decided_clocks(client_ids: Iterable[int], start: datetime, end: datetime):
-    from .selectors import decided_clock_excluded
+    from .selectors import without_excluded_clocks
 
     client_ids = list(client_ids)
     disputed = Exists(
         BreachDispute.objects.filter(status=DisputeStatus.ACCEPTED, breach__clock_id=OuterRef("pk"))
     )
-    return (
-        SLAClock.objects.filter(
-            client_id__in=client_ids, metric__in=ENGINE_METRICS, stopped_at__gte=start, stopped_at__lt=end
-        )
-        .exclude(outcome="")
-        .exclude(decided_clock_excluded())
-        .annotate(disputed=disputed)
-    )
+    clocks = SLAClock.objects.filter(
+        client_id__in=client_ids, metric__in=ENGINE_METRICS, stopped_at__gte=start, stopped_at__lt=end
+    ).exclude(outcome="")
+    return without_excluded_clocks(clocks).annotate(disputed=disputed)
 
 
 _COUNTS = {

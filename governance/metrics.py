@@ -94,8 +94,9 @@ def escalation_rate_by_channel(
     rows = (
         _scoped(Case.objects.all(), client_ids)
         .filter(opened_at__gte=start, opened_at__lt=end)
+        .annotate(was_escalated=Exists(Escalation.objects.filter(case_id=OuterRef("pk"))))
         .values("origin_channel")
-        .annotate(cases=Count("pk", distinct=True), escalated=Count("escalations__case_id", distinct=True))
+        .annotate(cases=Count("pk"), escalated=Count("pk", filter=Q(was_escalated=True)))
         .order_by("origin_channel")
     )
     return [
@@ -203,16 +204,18 @@ def breach_ageing(*, client_ids: Iterable[int] | None, now: datetime) -> list[di
 
 
 def attainment_by_channel(*, client_ids: Iterable[int] | None, start: datetime, end: datetime) -> list[dict]:
-    from .selectors import decided_clock_excluded
+    from .selectors import without_excluded_clocks
 
     disputed = Exists(
         BreachDispute.objects.filter(status=DisputeStatus.ACCEPTED, breach__clock_id=OuterRef("pk"))
     )
-    rows = (
+    clocks = (
         _scoped(SLAClock.objects.all(), client_ids)
         .filter(metric__in=ENGINE_METRICS, stopped_at__gte=start, stopped_at__lt=end)
         .exclude(outcome="")
-        .exclude(decided_clock_excluded())
+    )
+    rows = (
+        without_excluded_clocks(clocks)
         .annotate(disputed=disputed)
         .values("channel")
         .annotate(

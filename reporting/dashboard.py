@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 from cases.models import Client
 from governance import dashboard, metrics
 from governance.choices import KPI
-from governance.kpis import contract_measure
+from governance.kpis import contract_measure, service_level_by_interval, service_level_by_time_of_day
 from governance.models import ContractTerm
 
 from . import charts
@@ -28,6 +28,7 @@ from .access import reporting_client_ids
 from .forms import ClientPeriodForm
 
 MAX_DAYS = 366
+SERVICE_LEVEL_SECONDS = 20
 SUMMARY_KPIS = (
     (KPI.SERVICE_LEVEL, "Service level, voice and chat (% in 20 s)"),
     (KPI.ABANDONMENT_RATE, "Abandonment %"),
@@ -67,6 +68,9 @@ _CLOCK_KPIS = {KPI.SLA_FIRST_RESPONSE: "first_response", KPI.SLA_RESOLUTION: "re
 
 def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> dict:
     hourly = dashboard.decided_clocks_by_hour(client_ids=client_ids, start=start, end=end, tz=tz)
+    intervals = service_level_by_interval(
+        client_ids=client_ids, start=start, end=end, tz=tz, threshold_seconds=SERVICE_LEVEL_SECONDS
+    )
     by_metric = {row["metric"]: row for row in dashboard.attainment_by(hourly, "metric")}
     summary = []
     for kpi, label in SUMMARY_KPIS:
@@ -75,7 +79,9 @@ def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> 
             value = row["attainment_percent"] if row else None
             of = row["met"] + row["missed"] if row else 0
         else:
-            measure = contract_measure(kpi, client_ids=client_ids, start=start, end=end, threshold_seconds=20)
+            measure = contract_measure(
+                kpi, client_ids=client_ids, start=start, end=end, threshold_seconds=SERVICE_LEVEL_SECONDS
+            )
             value, of = measure.value, measure.denominator
         summary.append({"kpi": kpi, "label": label, "value": value, "of": of})
     return {
@@ -83,6 +89,9 @@ def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> 
         "by_channel": dashboard.attainment_by(hourly, "channel"),
         "trend": dashboard.attainment_trend(hourly),
         "heatmap": dashboard.attainment_heatmap(hourly),
+        "service_level_by_time": service_level_by_time_of_day(intervals),
+        "intervals": intervals,
+        "escalation": metrics.escalation_rate_by_channel(client_ids=client_ids, start=start, end=end),
         "response_times": dashboard.response_times(client_ids=client_ids, start=start, end=end),
         "backlog": dashboard.backlog(client_ids=client_ids, now=timezone.now()),
         "ageing": metrics.breach_ageing(client_ids=client_ids, now=end),
@@ -91,11 +100,22 @@ def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> 
     }
 
 
+_INTERVAL_COLUMNS = (
+    "offered",
+    "answered",
+    "answered_within",
+    "abandoned",
+    "abandoned_short",
+    "service_level_percent",
+)
 CSV_PANELS = {
     "summary": ("kpi", "label", "value", "of"),
     "by_channel": ("channel", "met", "missed", "attainment_percent"),
     "trend": ("day", "met", "decided", "percent"),
     "heatmap": ("channel", "weekday", "hour", "met", "decided", "percent"),
+    "service_level_by_time": ("time_of_day", *_INTERVAL_COLUMNS),
+    "intervals": ("interval_start", *_INTERVAL_COLUMNS),
+    "escalation": ("channel", "cases", "escalated", "rate_percent"),
     "response_times": ("measure", "count", "median_seconds", "p90_seconds"),
     "backlog": ("status", "total", *(name for name, _, _ in dashboard.BACKLOG_AGES)),
     "ageing": ("bucket", "count"),
@@ -150,6 +170,9 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         ),
         "trend_chart": charts.percent_line(figures["trend"], label="day", value="percent"),
         "heat_chart": charts.heatmap(figures["heatmap"], channels),
+        "interval_chart": charts.percent_bars(
+            figures["service_level_by_time"], label="time_of_day", value="service_level_percent"
+        ),
         "query": request.GET.urlencode(),
     }
     return render(request, "reporting/dashboard.html", context)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 
-from cases.choices import Role
-from tests.factories import UserFactory
+from cases.choices import Channel, Direction, Role
+from governance.kpis import service_level_by_interval, service_level_by_time_of_day
+from tests.factories import CaseFactory, InteractionFactory, UserFactory
 from tests.reporting.test_scorecards import _contacts, _first_response_cases, _surveys_and_resolutions
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +70,100 @@ def test_response_times_and_backlog(march, client, governance_a):
     assert (backlog["new"]["total"], backlog["new"]["days_0_1"]) == (5, 5)
 
 
+def _interval_contacts(client_a):
+    """Contacts of alpha (New York, EDT in March) in UTC: 13:05 answered in 10 s and 13:29:59 in
+    30 s (09:00 interval); 13:30 abandoned after 5 s and 13:45 answered in 15 s (09:30); a chat
+    at 14:00 answered in 5 s (10:00); the next day 13:10 abandoned after 40 s (09:00). An inbound
+    e-mail carries no queue data and is not a contact offered."""
+    voice = CaseFactory(client=client_a, origin_channel=Channel.VOICE)
+    for at, wait, abandoned in (
+        (datetime(2026, 3, 10, 13, 5, tzinfo=UTC), 10, False),
+        (datetime(2026, 3, 10, 13, 29, 59, tzinfo=UTC), 30, False),
+        (datetime(2026, 3, 10, 13, 30, tzinfo=UTC), 5, True),
+        (datetime(2026, 3, 10, 13, 45, tzinfo=UTC), 15, False),
+        (datetime(2026, 3, 11, 13, 10, tzinfo=UTC), 40, True),
+    ):
+        InteractionFactory(case=voice, occurred_at=at, wait=wait, abandoned=abandoned)
+    chat = CaseFactory(client=client_a, origin_channel=Channel.CHAT)
+    InteractionFactory(
+        case=chat, channel=Channel.CHAT, occurred_at=datetime(2026, 3, 10, 14, tzinfo=UTC), wait=5
+    )
+    InteractionFactory(
+        case=chat,
+        channel=Channel.EMAIL,
+        direction=Direction.INBOUND,
+        occurred_at=datetime(2026, 3, 10, 14, tzinfo=UTC),
+    )
+
+
+def test_service_level_per_30_minute_interval(client_a, client_b, client, governance_a):
+    _interval_contacts(client_a)
+    _interval_contacts(client_b)  # another client's contacts at the same times stay out
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    intervals = service_level_by_interval(
+        client_ids=[client_a.pk],
+        start=datetime(2026, 3, 1, tzinfo=new_york),
+        end=datetime(2026, 4, 1, tzinfo=new_york),
+        tz=new_york,
+    )
+    counts = ("offered", "answered", "answered_within", "abandoned", "abandoned_short")
+    assert [
+        (row["interval_start"].isoformat(), *(row[c] for c in counts), row["service_level_percent"])
+        for row in intervals
+    ] == [
+        ("2026-03-10T09:00:00-04:00", 2, 2, 1, 0, 0, 50.0),
+        ("2026-03-10T09:30:00-04:00", 2, 1, 1, 1, 1, 100.0),  # the short abandon is left out
+        ("2026-03-10T10:00:00-04:00", 1, 1, 1, 0, 0, 100.0),
+        ("2026-03-11T09:00:00-04:00", 1, 0, 0, 1, 0, 0.0),
+    ]
+    by_time = service_level_by_time_of_day(intervals)
+    assert [(row["time_of_day"], row["offered"], row["service_level_percent"]) for row in by_time] == [
+        ("09:00", 3, 33.33),
+        ("09:30", 2, 100.0),
+        ("10:00", 1, 100.0),
+    ]
+    # voice only: the chat interval goes
+    voice = service_level_by_interval(
+        client_ids=[client_a.pk],
+        start=datetime(2026, 3, 1, tzinfo=new_york),
+        end=datetime(2026, 4, 1, tzinfo=new_york),
+        tz=new_york,
+        channel=Channel.VOICE,
+    )
+    assert len(voice) == 3
+    client.force_login(governance_a)
+    page = client.get(URL, MARCH)
+    assert page.context["figures"]["service_level_by_time"] == by_time
+    rows = client.get(URL, {**MARCH, "panel": "intervals", "format": "csv"}).content.decode().splitlines()
+    assert (
+        rows[0]
+        == "interval_start,offered,answered,answered_within,abandoned,abandoned_short,service_level_percent"
+    )
+    assert rows[1:] == [
+        "2026-03-10 09:00:00-04:00,2,2,1,0,0,50.0",
+        "2026-03-10 09:30:00-04:00,2,1,1,1,1,100.0",
+        "2026-03-10 10:00:00-04:00,1,1,1,0,0,100.0",
+        "2026-03-11 09:00:00-04:00,1,0,0,1,0,0.0",
+    ]
+
+
+def test_no_contacts_give_no_intervals_and_the_panel_says_so(client_a, client, governance_a):
+    client.force_login(governance_a)
+    page = client.get(URL, MARCH)
+    assert page.context["figures"]["service_level_by_time"] == []
+    assert "No voice or chat contact with queue data in the period." in page.content.decode()
+
+
+def test_escalation_rate_panel(march, client, governance_a):
+    client.force_login(governance_a)
+    figures = client.get(URL, MARCH).context["figures"]
+    # the eight e-mail cases opened in March (four first responses, four resolutions), none
+    # escalated; the counting itself: tests/governance/test_metrics.py
+    assert figures["escalation"] == [{"channel": "email", "cases": 8, "escalated": 0, "rate_percent": 0.0}]
+    rows = client.get(URL, {**MARCH, "panel": "escalation", "format": "csv"}).content.decode().splitlines()
+    assert rows == ["channel,cases,escalated,rate_percent", "email,8,0,0.0"]
+
+
 def test_every_table_downloads_as_csv(march, client, governance_a):
     client.force_login(governance_a)
     rows = client.get(URL, {**MARCH, "panel": "by_channel", "format": "csv"}).content.decode().splitlines()
@@ -74,6 +172,9 @@ def test_every_table_downloads_as_csv(march, client, governance_a):
         "summary",
         "trend",
         "heatmap",
+        "service_level_by_time",
+        "intervals",
+        "escalation",
         "response_times",
         "backlog",
         "ageing",
@@ -90,11 +191,11 @@ def test_the_dashboard_costs_the_same_queries_with_more_data(
 ):
     client.force_login(governance_a)
     client.get(URL, MARCH)
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(21):
         client.get(URL, MARCH)
     _contacts(march)
     _surveys_and_resolutions(march)
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(21):
         client.get(URL, MARCH)
 
 
