@@ -49,11 +49,11 @@ def build(cases: int) -> None:
         # Two decided clocks per resolved case: first response (15 %% missed) and resolution (20 %%).
         cursor.execute(
             """
-            INSERT INTO slas_slaclock (client_id, case_id, channel, policy_id, policy_version, calendar_id,
-                metric, cycle, warning_percent, target_seconds, started_at, due_at, stopped_at, outcome,
-                breached_at, paused_seconds, pauses, updated_at)
-            SELECT c.client_id, c.id, c.origin_channel, %(policy)s, 1, %(calendar)s, m.metric, 1, 80,
-                m.target, c.opened_at,
+            INSERT INTO slas_slaclock (client_id, case_id, channel, queue_id, policy_id, policy_version,
+                calendar_id, metric, cycle, warning_percent, target_seconds, started_at, due_at, stopped_at,
+                outcome, breached_at, paused_seconds, pauses, updated_at)
+            SELECT c.client_id, c.id, c.origin_channel, c.queue_id, %(policy)s, 1, %(calendar)s, m.metric,
+                1, 80, m.target, c.opened_at,
                 c.opened_at + m.target * interval '1 second',
                 c.opened_at
                     + (CASE WHEN random() < m.missed THEN 1.5 ELSE 0.5 END) * m.target * interval '1 second',
@@ -177,6 +177,8 @@ def main() -> None:
         "clocks by metric, channel, hour (dashboard: channel, trend, heatmap, tiles)": lambda: (
             dashboard.decided_clocks_by_hour(client_ids=ids, start=start, end=end, tz=UTC)
         ),
+        "attainment by queue": lambda: dashboard.attainment_by_queue(client_ids=ids, start=start, end=end),
+        "attainment by client": lambda: dashboard.attainment_by_client(client_ids=ids, start=start, end=end),
         "service level by 30-minute interval": lambda: service_level_by_interval(
             client_ids=ids, start=start, end=end, tz=UTC
         ),

@@ -66,7 +66,10 @@ def _attainment_target(client_ids: list[int], day) -> float | None:
 _CLOCK_KPIS = {KPI.SLA_FIRST_RESPONSE: "first_response", KPI.SLA_RESOLUTION: "resolution"}
 
 
-def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> dict:
+def panels(
+    client_ids: list[int], start: datetime, end: datetime, tz, today, *, by_client: bool = False
+) -> dict:
+    """Every panel's figures; `by_client` adds attainment per client (when no one client is chosen)."""
     hourly = dashboard.decided_clocks_by_hour(client_ids=client_ids, start=start, end=end, tz=tz)
     intervals = service_level_by_interval(
         client_ids=client_ids, start=start, end=end, tz=tz, threshold_seconds=SERVICE_LEVEL_SECONDS
@@ -87,6 +90,10 @@ def panels(client_ids: list[int], start: datetime, end: datetime, tz, today) -> 
     return {
         "summary": summary,
         "by_channel": dashboard.attainment_by(hourly, "channel"),
+        "by_queue": dashboard.attainment_by_queue(client_ids=client_ids, start=start, end=end),
+        "by_client": (
+            dashboard.attainment_by_client(client_ids=client_ids, start=start, end=end) if by_client else []
+        ),
         "trend": dashboard.attainment_trend(hourly),
         "heatmap": dashboard.attainment_heatmap(hourly),
         "service_level_by_time": service_level_by_time_of_day(intervals),
@@ -111,6 +118,8 @@ _INTERVAL_COLUMNS = (
 CSV_PANELS = {
     "summary": ("kpi", "label", "value", "of"),
     "by_channel": ("channel", "met", "missed", "attainment_percent"),
+    "by_queue": ("client", "queue", "met", "missed", "attainment_percent"),
+    "by_client": ("client", "met", "missed", "attainment_percent"),
     "trend": ("day", "met", "decided", "percent"),
     "heatmap": ("channel", "weekday", "hour", "met", "decided", "percent"),
     "service_level_by_time": ("time_of_day", *_INTERVAL_COLUMNS),
@@ -150,7 +159,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     tz = zoneinfo.ZoneInfo(client.timezone) if client else UTC
     start = datetime.combine(data["start"], time(), tz)
     end = datetime.combine(data["end"] + timedelta(days=1), time(), tz)
-    figures = panels(client_ids, start, end, tz, today)
+    figures = panels(client_ids, start, end, tz, today, by_client=client is None)
     panel = request.GET.get("panel")
     if request.GET.get("format") == "csv":
         if panel not in CSV_PANELS:

@@ -17,5 +17,6 @@ class SlasConfig(AppConfig):
             case_events.CaseStatusChanged,
             case_events.CasePriorityChanged,
             case_events.InteractionAppended,
+            case_events.CaseQueueChanged,
         ):
             subscribe(event_type, on_case_event, phase="transaction")

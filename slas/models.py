@@ -293,6 +293,18 @@ class SLAClock(models.Model):
     # A copy of the case's origin channel (fixed when the case opens), so reports group clocks
     # by channel from the clock_decided index alone.
     channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="", db_default="")
+    # The case's queue while the clock runs (moved with the case; kept once decided), so reports
+    # group decided clocks by queue from the clock_decided index without a join to the cases.
+    # No database constraint (like the clock event log): a copy, nulled by the ORM if the queue goes.
+    queue = models.ForeignKey(
+        "cases.Queue",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     cycle = models.PositiveIntegerField(default=1)
     warning_percent = models.PositiveSmallIntegerField(default=80)
     target_seconds = models.PositiveIntegerField()
@@ -323,7 +335,7 @@ class SLAClock(models.Model):
             # partial, so the sweep's updates of running clocks never touch it.
             models.Index(
                 fields=["client", "metric", "stopped_at"],
-                include=["outcome", "channel", "case", "started_at", "id"],
+                include=["outcome", "channel", "queue", "case", "started_at", "id"],
                 condition=Q(stopped_at__isnull=False),
                 name="clock_decided",
             ),

@@ -448,6 +448,12 @@ def on_case_event(event: Any) -> None:
 
     An event older than the last one applied (a synced historical interaction) makes the case's
     clocks be rebuilt from its whole timeline instead, so order of arrival never matters."""
+    if isinstance(event, case_events.CaseQueueChanged):
+        # Running clocks move with the case; decided ones keep the queue that decided them.
+        SLAClock.objects.filter(case_id=event.case_id, stopped_at__isnull=True).update(
+            queue_id=event.new_queue_id
+        )
+        return
     engine_event = _engine_event(event)
     if engine_event is None:
         return
@@ -516,6 +522,7 @@ def _persist_live(
     case = case_sla.case
     by_key = {(row.metric, row.cycle): row for row in rows}
     pending = _Pending()
+    new_rows = []
     for clock in state.clocks:
         row = by_key.get(clock.key)
         if row is None:
@@ -523,6 +530,7 @@ def _persist_live(
                 client_id=case.client_id,
                 case_id=case.pk,
                 channel=case.origin_channel,
+                queue_id=case.queue_id,
                 policy_id=case_sla.policy_id,
                 policy_version=case_sla.policy_version,
                 calendar_id=case_sla.calendar_id,
@@ -532,11 +540,13 @@ def _persist_live(
                 started_at=clock.started_at,
             )
             _copy_to_row(clock, row)
-            row.save()
+            new_rows.append(row)
             by_key[clock.key] = row
         elif _to_engine(row) != clock:
             _copy_to_row(clock, row)
             row.save(update_fields=[*_CLOCK_FIELDS, "updated_at"])
+    # One INSERT for the clocks a case opening (or a new cycle) starts; their ids come back.
+    SLAClock.objects.bulk_create(new_rows)
     for change in changes:
         _record_changes(
             pending,
@@ -730,6 +740,7 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
                     client_id=case.client_id,
                     case_id=case_id,
                     channel=case.origin_channel,
+                    queue_id=case.queue_id,
                     policy_id=case_sla.policy_id,
                     policy_version=case_sla.policy_version,
                     calendar_id=case_sla.calendar_id,
@@ -914,6 +925,7 @@ def clock_start(
         client_id=case.client_id,
         case=case,
         channel=case.origin_channel,
+        queue_id=case.queue_id,
         calendar=calendar,
         metric=metric,
         cycle=cycle,

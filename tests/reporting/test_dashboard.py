@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -44,6 +44,18 @@ def test_the_panels_show_the_hand_computed_figures(march, client, governance_a):
     }
     # first responses: 1 met, 1 late but disputed (met), 1 late; 1 excluded
     assert figures["by_channel"] == [{"channel": "email", "met": 2, "missed": 1, "attainment_percent": 66.67}]
+    [queue] = figures["by_queue"]
+    assert (queue["client"], queue["met"], queue["missed"], queue["attainment_percent"]) == (
+        "Alpha Telecom",
+        2,
+        1,
+        66.67,
+    )
+    assert figures["by_client"] == []  # one client shown
+    everyone = client.get(URL, {k: v for k, v in MARCH.items() if k != "client"}).context["figures"]
+    assert everyone["by_client"] == [
+        {"client": "Alpha Telecom", "met": 2, "missed": 1, "attainment_percent": 66.67}
+    ]
     assert [(str(r["day"]), r["met"], r["decided"]) for r in figures["trend"]] == [("2026-03-10", 2, 3)]
     # replies at 12:10, 15:00 and 16:00 UTC on Tuesday 10 March = 08:10, 11:00, 12:00 in New York (EDT)
     assert [(c["weekday"], c["hour"], c["percent"]) for c in figures["heatmap"]] == [
@@ -172,6 +184,8 @@ def test_every_table_downloads_as_csv(march, client, governance_a):
         "summary",
         "trend",
         "heatmap",
+        "by_queue",
+        "by_client",
         "service_level_by_time",
         "intervals",
         "escalation",
@@ -191,11 +205,11 @@ def test_the_dashboard_costs_the_same_queries_with_more_data(
 ):
     client.force_login(governance_a)
     client.get(URL, MARCH)
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(23):
         client.get(URL, MARCH)
     _contacts(march)
     _surveys_and_resolutions(march)
-    with django_assert_num_queries(21):
+    with django_assert_num_queries(23):
         client.get(URL, MARCH)
 
 
@@ -211,3 +225,48 @@ def test_other_clients_stay_out_and_bad_input_is_a_form_error(march, client, cli
     assert client.get(URL, {**MARCH, "start": "yesterday"}).status_code == 400
     client.force_login(agent_a)
     assert client.get(URL, MARCH).status_code == 403
+
+
+def test_attainment_by_queue_counts_each_clock_in_the_queue_that_decided_it(client_a, governance_a):
+    from cases import services as cases
+    from governance import dashboard
+    from tests.factories import CustomerFactory, QueueFactory, SLAPolicyFactory
+
+    SLAPolicyFactory(client=client_a, targets={("first_response", "normal"): 3600})
+    first, second = (
+        QueueFactory(client=client_a, name="Tier 1"),
+        QueueFactory(client=client_a, name="Billing"),
+    )
+    customer = CustomerFactory(client=client_a)
+    t = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+    def opened(subject):
+        return cases.case_open(
+            client=client_a,
+            customer=customer,
+            queue=first,
+            subject=subject,
+            channel=Channel.EMAIL,
+            opened_at=t,
+        )
+
+    def reply(case, minutes):
+        cases.interaction_append(
+            case=case,
+            channel=Channel.EMAIL,
+            direction=Direction.OUTBOUND,
+            author_kind="agent",
+            body="reply",
+            occurred_at=t + timedelta(minutes=minutes),
+        )
+
+    moved_early = opened("moved while waiting")
+    cases.case_queue_set(case=moved_early, queue=second, actor=governance_a)
+    reply(moved_early, 10)  # met, decided in Billing
+    moved_late = opened("moved after its answer")
+    reply(moved_late, 120)  # missed, decided in Tier 1
+    cases.case_queue_set(case=moved_late, queue=second, actor=governance_a)
+    rows = dashboard.attainment_by_queue(
+        client_ids=[client_a.pk], start=datetime(2026, 3, 1, tzinfo=UTC), end=datetime(2026, 4, 1, tzinfo=UTC)
+    )
+    assert [(r["queue"], r["met"], r["missed"]) for r in rows] == [("Billing", 1, 0), ("Tier 1", 0, 1)]

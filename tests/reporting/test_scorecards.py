@@ -414,3 +414,41 @@ def test_admin_lists_only_the_users_clients_scorecards_and_runs_the_actions(
     assert "frozen" in response.content.decode()
     assert client.get(reverse("admin:governance_contract_changelist")).status_code == 200
     assert client.get(reverse("admin:governance_contractterm_changelist")).status_code == 200
+
+
+def test_paused_clocks_and_reopened_cases_count_as_the_engine_decided_them(client_a, governance_a):
+    """Resolution target 4 h, 24x7, paused while pending. A: pending 1 h to 4 h, resolved at
+    6 h: 3 h counted, met. B: resolved at 2 h (first contact), reopened at 3 h, resolved at 7 h:
+    2 + 4 = 6 h, missed, counted once; no longer a first-contact resolution. C: still pending:
+    not decided, not counted."""
+    SLAPolicyFactory(client=client_a, targets={("resolution", Priority.NORMAL): 4 * 3600})
+    queue, customer = QueueFactory(client=client_a), CustomerFactory(client=client_a)
+
+    def opened(name):
+        return cases.case_open(
+            client=client_a, customer=customer, queue=queue, subject=name, channel=Channel.EMAIL, opened_at=T
+        )
+
+    def at(hours):
+        return T + timedelta(hours=hours)
+
+    a, b, c = opened("A"), opened("B"), opened("C")
+    cases.case_status_set(case=a, status="pending", actor=governance_a, occurred_at=at(1))
+    cases.case_status_set(case=a, status="open", actor=governance_a, occurred_at=at(4))
+    cases.case_resolve(case=a, actor=governance_a, first_contact_resolution=False, occurred_at=at(6))
+    cases.case_resolve(case=b, actor=governance_a, first_contact_resolution=True, occurred_at=at(2))
+    assert _measure(KPI.FIRST_CONTACT_RESOLUTION, client_a).value == 50.0  # B so far: 1 of 2
+    cases.case_reopen(case=b, actor=governance_a, reason="still broken", occurred_at=at(3))
+    cases.case_resolve(case=b, actor=governance_a, occurred_at=at(7))
+    cases.case_status_set(case=c, status="pending", actor=governance_a, occurred_at=at(1))
+
+    resolution = _measure(KPI.SLA_RESOLUTION, client_a)
+    assert (resolution.numerator, resolution.denominator, resolution.value) == (1, 2, 50.0)
+    fcr = _measure(KPI.FIRST_CONTACT_RESOLUTION, client_a)
+    assert (fcr.numerator, fcr.denominator, fcr.value) == (0, 2, 0.0)
+    outcomes = dict(
+        SLAClock.objects.filter(case__in=[a, b, c], metric="resolution").values_list(
+            "case__subject", "outcome"
+        )
+    )
+    assert outcomes == {"A": "met", "B": "missed", "C": ""}
