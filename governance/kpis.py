@@ -89,15 +89,23 @@ def offered_contacts(*, client_ids: Iterable[int], start: datetime, end: datetim
     )
 
 
+def contact_aggregates(threshold_seconds: int) -> dict:
+    """Offered, abandoned (and within the threshold), answered (and within it): the counts every
+    contact measure starts from, as aggregates over `offered_contacts`."""
+    return {
+        "offered": Count("pk"),
+        "abandoned": Count("pk", filter=Q(gave_up=1)),
+        "abandoned_short": Count("pk", filter=Q(gave_up=1, wait__lte=threshold_seconds)),
+        "answered": Count("pk", filter=Q(gave_up=0)),
+        "answered_within": Count("pk", filter=Q(gave_up=0, wait__lte=threshold_seconds)),
+    }
+
+
 def contact_counts(*, client_ids, start, end, channel=None, threshold_seconds: int = 20) -> dict:
     """Offered, answered, answered within the threshold, abandoned, abandoned within it, and the
     total and count of talk seconds: one query."""
     return offered_contacts(client_ids=client_ids, start=start, end=end, channel=channel).aggregate(
-        offered=Count("pk"),
-        abandoned=Count("pk", filter=Q(gave_up=1)),
-        abandoned_short=Count("pk", filter=Q(gave_up=1, wait__lte=threshold_seconds)),
-        answered=Count("pk", filter=Q(gave_up=0)),
-        answered_within=Count("pk", filter=Q(gave_up=0, wait__lte=threshold_seconds)),
+        **contact_aggregates(threshold_seconds),
         talk_average=Avg("talk", filter=Q(gave_up=0, talk__isnull=False)),
         talk_count=Count("talk", filter=Q(gave_up=0)),
     )
@@ -205,11 +213,7 @@ def contacts_by_hour(
         .annotate(hour=ExtractHour("occurred_at", tzinfo=tz))
         .values("hour")
         .annotate(
-            offered=Count("pk"),
-            abandoned=Count("pk", filter=Q(gave_up=1)),
-            abandoned_short=Count("pk", filter=Q(gave_up=1, wait__lte=threshold_seconds)),
-            answered=Count("pk", filter=Q(gave_up=0)),
-            answered_within=Count("pk", filter=Q(gave_up=0, wait__lte=threshold_seconds)),
+            **contact_aggregates(threshold_seconds),
             talk_total=Sum("talk", filter=Q(gave_up=0)),
             talk_count=Count("talk", filter=Q(gave_up=0)),
         )
@@ -246,11 +250,7 @@ def service_level_by_interval(
         .annotate(half=DbCase(When(minute__gte=30, then=1), default=0, output_field=IntegerField()))
         .values("at_hour", "half")
         .annotate(
-            offered=Count("pk"),
-            abandoned=Count("pk", filter=Q(gave_up=1)),
-            abandoned_short=Count("pk", filter=Q(gave_up=1, wait__lte=threshold_seconds)),
-            answered=Count("pk", filter=Q(gave_up=0)),
-            answered_within=Count("pk", filter=Q(gave_up=0, wait__lte=threshold_seconds)),
+            **contact_aggregates(threshold_seconds),
         )
         .order_by("at_hour", "half")
     )
