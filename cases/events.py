@@ -24,6 +24,7 @@ class CaseOpened(CaseEventBase):
     queue_id: int
     status: str
     customer_segment: str
+    customer_is_vip: bool = False
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,8 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["queue", "status"], name="case_queue_status"),
             models.Index(fields=["client", "updated_at", "id"], name="case_client_updated"),
+            # The API's default list order (newest first) and its opened_at keyset pages.
+            models.Index(fields=["client", "opened_at", "id"], name="case_client_opened"),
             models.Index(fields=["client", "status", "opened_at"], name="case_client_status_opened"),
             models.Index(fields=["assignee", "status"], name="case_assignee_status"),
             models.Index(

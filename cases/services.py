@@ -313,6 +313,7 @@ def case_open(
             queue_id=queue.pk,
             status=case.status,
             customer_segment=customer.segment,
+            customer_is_vip=customer.is_vip,
         )
     )
     return case

@@ -37,11 +37,8 @@ def on_clocks_breached(event: sla_events.ClocksBreached) -> None:
 
 def on_case_trigger(event: case_events.CaseEventBase) -> None:
     """Reopens, priority raises and sentiment changes may fire rules; so may a VIP's new case."""
-    if isinstance(event, case_events.CaseOpened):
-        from cases.models import Case
-
-        if not Case.objects.filter(pk=event.case_id, customer__is_vip=True).exists():
-            return
+    if isinstance(event, case_events.CaseOpened) and not event.customer_is_vip:
+        return
     if isinstance(event, case_events.CasePriorityChanged):
         from .rules import PRIORITY_RANK
 
