@@ -15,7 +15,7 @@ from cases.api.views import (
     QueueViewSet,
     SatisfactionViewSet,
 )
-from governance.api.views import ScorecardViewSet
+from governance.api.views import CaseEscalationViewSet, ScorecardViewSet
 from slas.api.views import BreachViewSet, CaseExportView, CaseViewSet, SLAClockViewSet, SLAPolicyViewSet
 
 router = DefaultRouter(trailing_slash=False)
@@ -25,6 +25,7 @@ router.register("cases", CaseViewSet, basename="case")
 router.register(f"cases/(?P<case_id>{UUID})/interactions", InteractionViewSet, basename="case-interaction")
 router.register(f"cases/(?P<case_id>{UUID})/timeline", CaseTimelineViewSet, basename="case-timeline")
 router.register(f"cases/(?P<case_id>{UUID})/satisfaction", SatisfactionViewSet, basename="case-satisfaction")
+router.register(f"cases/(?P<case_id>{UUID})/escalations", CaseEscalationViewSet, basename="case-escalation")
 router.register("sla-clocks", SLAClockViewSet, basename="sla-clock")
 router.register("breaches", BreachViewSet, basename="breach")
 router.register("sla-policies", SLAPolicyViewSet, basename="sla-policy")

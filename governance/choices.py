@@ -32,6 +32,7 @@ class EscalationTrigger(models.TextChoices):
     REOPENED = "reopened", "Reopened N times"
     PRIORITY_RAISED = "priority_raised", "Priority raised"
     MANUAL = "manual", "Manual"
+    CLIENT_REQUEST = "client_request", "Client's request (API)"
 
 
 class TierAction(models.TextChoices):

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ..models import Scorecard, ScorecardLine
+from cases.api.serializers import StrictCharField
+from cases.choices import Channel
+
+from ..models import Escalation, Scorecard, ScorecardLine
 
 
 class ScorecardLineSerializer(serializers.ModelSerializer):
@@ -37,3 +40,51 @@ class ScorecardSerializer(serializers.ModelSerializer):
             "lines",
         ]
         read_only_fields = fields
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    case_id = serializers.UUIDField(source="case.public_id", read_only=True)
+    tier = serializers.CharField(source="tier.name", read_only=True)
+    from_queue_id = serializers.IntegerField(read_only=True)
+    from_tier = serializers.IntegerField(read_only=True, help_text="1 to 3.")
+    to_tier = serializers.IntegerField(read_only=True, help_text="2 or 3.")
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "case_id",
+            "sequence",
+            "from_tier",
+            "to_tier",
+            "tier",
+            "trigger",
+            "status",
+            "reason",
+            "context_summary",
+            "from_channel",
+            "handoff_channel",
+            "from_queue_id",
+            "created_at",
+            "accepted_at",
+            "closed_at",
+            "close_reason",
+        ]
+        read_only_fields = fields
+
+
+class EscalationInputSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=2000, help_text="Why the case goes to a higher tier.")
+    to_tier = serializers.ChoiceField(
+        choices=[2, 3], required=False, help_text="Default: one tier above the case's."
+    )
+    handoff_channel = serializers.ChoiceField(
+        choices=Channel.choices,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The channel the next tier continues on.",
+    )
+    queue_id = serializers.IntegerField(
+        required=False, help_text="Move the case to this queue of its client as it is escalated."
+    )

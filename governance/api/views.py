@@ -1,16 +1,27 @@
-"""Scorecards over the API: a client system reads its own client's monthly scorecards; staff
-read those of the clients they serve."""
+"""Governance over the API: a client system reads its own client's monthly scorecards and
+escalates its cases; staff read the scorecards of the clients they serve and escalate too."""
 
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from rest_framework import mixins
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 
 from cases.api.base import ApiGenericViewSet
+from cases.api.exceptions import PreconditionFailed
 from cases.api.pagination import KeysetPagination
+from cases.api.schema import IF_MATCH_PARAMETER
+from cases.api.views import CASE_ID_PARAMETER, CaseNestedMixin
+from cases.models import Queue
+from config.errors import ConflictError
+from slas.api.views import parse_if_match
 
-from ..models import Scorecard, ScorecardLine
-from .serializers import ScorecardSerializer
+from .. import services
+from ..choices import EscalationTrigger
+from ..models import Escalation, Scorecard, ScorecardLine
+from .serializers import EscalationInputSerializer, EscalationSerializer, ScorecardSerializer
 
 
 class ScorecardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericViewSet):
@@ -28,3 +39,63 @@ class ScorecardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGene
             .prefetch_related(Prefetch("lines", queryset=ScorecardLine.objects.order_by("position")))
             .order_by("-period", "-id")
         )
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[CASE_ID_PARAMETER], summary="The case's escalations, first to last"),
+    create=extend_schema(
+        parameters=[CASE_ID_PARAMETER, IF_MATCH_PARAMETER],
+        request=EscalationInputSerializer,
+        responses={201: EscalationSerializer},
+        summary="Escalate the case to a higher tier",
+    ),
+)
+class CaseEscalationViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericViewSet):
+    """A case's escalations. Escalating raises the case's tier (default: one up), supersedes its
+    active escalation, records a context summary for the next tier and starts that tier's
+    acceptance clock. Staff escalate in their own name (`manual`); a client system's key
+    escalates as the client (`client_request`). A resolved or closed case, a tier not above the
+    case's, or a tier the client does not have for the queue is a 400 that changes nothing."""
+
+    serializer_class = EscalationSerializer
+    pagination_class = KeysetPagination
+    required_permissions = {"list": ["governance.view_escalation"], "create": ["governance.add_escalation"]}
+    if_match_actions = ("create",)
+
+    def get_queryset(self):
+        return (
+            Escalation.objects.filter(case_id=self.get_case().pk)
+            .select_related("case", "tier")
+            .order_by("sequence", "id")
+        )
+
+    def create(self, request, *args, **kwargs):
+        case = self.get_case()
+        data = EscalationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        queue = None
+        if values.get("queue_id") is not None:
+            queue = Queue.objects.filter(pk=values["queue_id"], client_id=case.client_id).first()
+            if queue is None:
+                raise ValidationError({"queue_id": ["No such queue for this client."]})
+        expected = parse_if_match(request)
+        try:
+            escalation = services.escalation_create(
+                case=case,
+                reason=values["reason"],
+                actor=self.actor(),
+                to_tier=values.get("to_tier"),
+                trigger=EscalationTrigger.CLIENT_REQUEST
+                if self.is_client_system()
+                else EscalationTrigger.MANUAL,
+                handoff_channel=values["handoff_channel"],
+                move_to_queue=queue,
+                expected_version=expected,
+            )
+        except ConflictError as exc:
+            if expected is not None:
+                raise PreconditionFailed(exc.message) from exc
+            raise
+        escalation = self.get_queryset().get(pk=escalation.pk)
+        return Response(EscalationSerializer(escalation).data, status=status.HTTP_201_CREATED)

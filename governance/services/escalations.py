@@ -86,7 +86,8 @@ def escalation_create(
 ) -> Escalation:
     """Escalate `case` to `to_tier` (default: one above its tier) with a reason.
 
-    Manual escalations (`trigger="manual"`) need a user who serves the case's client; rule
+    Manual escalations (`trigger="manual"`) need a user who serves the case's client; a client
+    system's request (`trigger="client_request"`) is made in its name, never a user's; rule
     escalations pass the rule and its trigger. Records the context summary of the case, raises
     the tier on the case (timeline entry), optionally moves the case to another queue of the
     client and records the channel the next tier continues on, supersedes the case's active
@@ -102,6 +103,10 @@ def escalation_create(
         if not is_user(actor):
             raise ApplicationError.for_field("actor", "A manual escalation is requested by a person.")
         require_serves(actor, case.client_id)
+    elif trigger == EscalationTrigger.CLIENT_REQUEST:
+        # The client's own system asks (its API key, scoped to the case's client by the caller).
+        if is_user(actor):
+            raise ApplicationError.for_field("trigger", "A person escalates manually, not as the client.")
     elif rule is None:
         raise ApplicationError.for_field("rule", "An automatic escalation names its rule.")
     if handoff_channel and handoff_channel not in Channel.values:
