@@ -7,7 +7,8 @@
    clocks are computed in the request. req/s and p50/p95 latency.
 2. Listing 100 cases with their clocks among --cases cases of one client (bulk-loaded rows with
    clocks): p50/p95 of GET /api/v1/cases?page_size=100 (first page and a deep cursor page).
-3. Bulk upsert: POST /api/v1/cases/bulk with 500 new cases per request: rows/s.
+3. Bulk upsert: POST /api/v1/cases/bulk with 500 new cases per request: rows/s, one request at a
+   time, then two at once (one per server worker, as a migration tool would run it).
 The database named in DATABASE_URL is emptied and migrated first (created when missing).
 """
 
@@ -284,6 +285,17 @@ def main() -> None:
         rows = 500 * args.bulk_batches
         print(
             f"bulk upsert (500 new cases per request, 1 client): {rows / elapsed:,.0f} rows/s "
+            f"({statistics.mean(latencies):.2f} s per request)"
+        )
+        # As a migration tool would run it: one batch in flight per server worker.
+        parallel = [
+            {"items": [{**item, "external_id": f"{item['external_id']}-P"} for item in batch["items"]]}
+            for batch in batches * 2
+        ]
+        elapsed, latencies = _run(2, parallel, bulk)
+        rate = len(parallel) * 500 / elapsed
+        print(
+            f"bulk upsert (500 new cases per request, 2 clients at once): {rate:,.0f} rows/s "
             f"({statistics.mean(latencies):.2f} s per request)"
         )
         # Re-sending the same batches: every item unchanged.

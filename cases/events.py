@@ -28,6 +28,16 @@ class CaseOpened(CaseEventBase):
 
 
 @dataclass(frozen=True)
+class CasesOpened:
+    """Cases of one client opened together (bulk sync): one event for the batch, so the SLA
+    engine, webhooks and governance handle it in bulk. Each opening is the `CaseOpened` opening
+    that case alone would publish."""
+
+    client_id: int
+    openings: tuple[CaseOpened, ...]
+
+
+@dataclass(frozen=True)
 class CaseStatusChanged(CaseEventBase):
     old_status: str
     new_status: str

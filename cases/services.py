@@ -8,7 +8,7 @@ caller's `expected_version` (optimistic locking), writes the rows and the case's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -244,6 +244,87 @@ def _bump(case: Case, fields: list[str]) -> None:
     case.save(update_fields=[*fields, "version", "updated_at"])
 
 
+@dataclass(frozen=True)
+class CaseOpening:
+    """What opening one case takes (`case_open`, `cases_open_bulk`)."""
+
+    customer: Customer
+    queue: Queue
+    subject: str
+    channel: str
+    priority: str = Priority.NORMAL
+    opened_at: datetime | None = None
+    external_id: str = ""
+    assignee: Any = None
+    reason: str = ""
+
+
+def _opening_errors(client: Client, opening: CaseOpening, serves) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if opening.customer.client_id != client.pk:
+        errors["customer"] = ["This customer belongs to another client."]
+    if opening.queue.client_id != client.pk:
+        errors["queue"] = ["This queue belongs to another client."]
+    if opening.channel not in Channel.values:
+        errors["channel"] = [f"Unknown channel {opening.channel!r}."]
+    if opening.priority not in Priority.values:
+        errors["priority"] = [f"Unknown priority {opening.priority!r}."]
+    if not opening.subject.strip():
+        errors["subject"] = ["A case needs a subject."]
+    if opening.assignee is not None and not serves(opening.assignee):
+        errors["assignee"] = ["This user does not serve this client."]
+    return errors
+
+
+def _new_case(client: Client, opening: CaseOpening, opened_at: datetime) -> Case:
+    return Case(
+        client=client,
+        customer=opening.customer,
+        queue=opening.queue,
+        subject=opening.subject.strip()[:300],
+        priority=opening.priority,
+        origin_channel=opening.channel,
+        current_channel=opening.channel,
+        tier=opening.queue.default_tier,
+        external_id=opening.external_id,
+        assignee=opening.assignee,
+        opened_at=opened_at,
+        last_activity_at=opened_at,
+    )
+
+
+def _opened_record(case: Case, who: Actor, reason: str) -> CaseEvent:
+    return CaseEvent(
+        case=case,
+        client_id=case.client_id,
+        kind=CaseEventKind.OPENED,
+        actor=who.user,
+        actor_label=who.label,
+        after={
+            "status": case.status,
+            "priority": case.priority,
+            "channel": case.origin_channel,
+            "queue": case.queue_id,
+        },
+        reason=reason,
+        occurred_at=case.opened_at,
+    )
+
+
+def _opened_event(case: Case) -> events.CaseOpened:
+    return events.CaseOpened(
+        case_id=case.pk,
+        client_id=case.client_id,
+        occurred_at=case.opened_at,
+        priority=case.priority,
+        channel=case.origin_channel,
+        queue_id=case.queue_id,
+        status=case.status,
+        customer_segment=case.customer.segment,
+        customer_is_vip=case.customer.is_vip,
+    )
+
+
 @transaction.atomic
 def case_open(
     *,
@@ -260,63 +341,61 @@ def case_open(
     reason: str = "",
 ) -> Case:
     """Open a case for `customer` in `queue`. `opened_at` may be historical (synced cases)."""
-    errors: dict[str, list[str]] = {}
-    if customer.client_id != client.pk:
-        errors["customer"] = ["This customer belongs to another client."]
-    if queue.client_id != client.pk:
-        errors["queue"] = ["This queue belongs to another client."]
-    if channel not in Channel.values:
-        errors["channel"] = [f"Unknown channel {channel!r}."]
-    if priority not in Priority.values:
-        errors["priority"] = [f"Unknown priority {priority!r}."]
-    if not subject.strip():
-        errors["subject"] = ["A case needs a subject."]
-    if assignee is not None and not _user_serves(assignee, client.pk):
-        errors["assignee"] = ["This user does not serve this client."]
+    opening = CaseOpening(
+        customer, queue, subject, channel, priority, opened_at, external_id, assignee, reason
+    )
+    errors = _opening_errors(client, opening, lambda user: _user_serves(user, client.pk))
     if errors:
         raise ApplicationError("The case could not be opened.", field_errors=errors)
     if external_id and Case.objects.filter(client=client, external_id=external_id).exists():
         raise ApplicationError.for_field(
             "external_id", f"A case with external id {external_id!r} already exists."
         )
-    opened_at = _aware(opened_at, "opened_at")
-    who = Actor.of(actor)
-    case = Case.objects.create(
-        client=client,
-        customer=customer,
-        queue=queue,
-        subject=subject.strip()[:300],
-        priority=priority,
-        origin_channel=channel,
-        current_channel=channel,
-        tier=queue.default_tier,
-        external_id=external_id,
-        assignee=assignee,
-        opened_at=opened_at,
-        last_activity_at=opened_at,
-    )
-    _record(
-        case,
-        CaseEventKind.OPENED,
-        who,
-        occurred_at=opened_at,
-        reason=reason,
-        after={"status": case.status, "priority": priority, "channel": channel, "queue": queue.pk},
-    )
-    publish(
-        events.CaseOpened(
-            case_id=case.pk,
-            client_id=client.pk,
-            occurred_at=opened_at,
-            priority=priority,
-            channel=channel,
-            queue_id=queue.pk,
-            status=case.status,
-            customer_segment=customer.segment,
-            customer_is_vip=customer.is_vip,
-        )
-    )
+    case = _new_case(client, opening, _aware(opened_at, "opened_at"))
+    case.save()
+    _opened_record(case, Actor.of(actor), opening.reason).save()
+    publish(_opened_event(case))
     return case
+
+
+@transaction.atomic
+def cases_open_bulk(*, client: Client, openings: Sequence[CaseOpening], actor: Any = None) -> list[Case]:
+    """Open many cases of `client` at once (bulk sync): what `case_open` does for each, in a
+    constant number of statements, publishing one `CasesOpened`. All or nothing: any opening
+    refused (the same checks as `case_open`; an external id already used, or used twice in the
+    batch) refuses the batch, naming the opening's position."""
+    served: dict[int, bool] = {}
+
+    def serves(user) -> bool:
+        if user.pk not in served:
+            served[user.pk] = _user_serves(user, client.pk)
+        return served[user.pk]
+
+    for index, opening in enumerate(openings):
+        errors = _opening_errors(client, opening, serves)
+        if errors:
+            raise ApplicationError(f"Opening {index} could not be made.", field_errors=errors)
+    external_ids = [o.external_id for o in openings if o.external_id]
+    if len(set(external_ids)) != len(external_ids):
+        raise ApplicationError.for_field("external_id", "An external id appears twice in the batch.")
+    taken = list(
+        Case.objects.filter(client=client, external_id__in=external_ids).values_list(
+            "external_id", flat=True
+        )[:1]
+    )
+    if taken:
+        raise ApplicationError.for_field(
+            "external_id", f"A case with external id {taken[0]!r} already exists."
+        )
+    who = Actor.of(actor)
+    cases = [_new_case(client, o, _aware(o.opened_at, "opened_at")) for o in openings]
+    Case.objects.bulk_create(cases)
+    CaseEvent.objects.bulk_create(
+        [_opened_record(case, who, opening.reason) for case, opening in zip(cases, openings, strict=True)]
+    )
+    if cases:
+        publish(events.CasesOpened(client_id=client.pk, openings=tuple(_opened_event(c) for c in cases)))
+    return cases
 
 
 def _user_serves(user, client_id: int) -> bool:

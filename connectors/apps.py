@@ -16,6 +16,7 @@ class ConnectorsConfig(AppConfig):
         # report; their tasks are enqueued on commit (transaction.on_commit inside the handlers).
         for event_type in webhooks.CASE_EVENT_TYPES:
             subscribe(event_type, webhooks.on_case_event, phase="transaction")
+        subscribe(case_events.CasesOpened, webhooks.on_cases_opened, phase="transaction")
         for event_type in webhooks.SLA_EVENT_TYPES:
             subscribe(event_type, webhooks.on_clock_alerts, phase="transaction")
         subscribe(sla_events.ClocksWarned, alerts.on_clock_alerts, phase="transaction")

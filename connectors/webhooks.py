@@ -241,10 +241,12 @@ def deliveries_enqueue(ids: list[int], chunk: int = 50) -> None:
         async_task("connectors.tasks.webhook_send_task", ids[start : start + chunk])
 
 
-def _case_payload(event: Any) -> dict:
-    case = (
-        Case.objects.filter(pk=event.case_id).values("public_id", "external_id", "status", "priority").first()
-    )
+def _case_rows(case_ids) -> dict[int, dict]:
+    rows = Case.objects.filter(pk__in=case_ids).values("id", "public_id", "external_id", "status", "priority")
+    return {row["id"]: row for row in rows}
+
+
+def _case_payload(event: Any, case: dict) -> dict:
     data: dict[str, Any] = {
         "case": {
             "id": str(case["public_id"]),
@@ -272,20 +274,25 @@ def _case_payload(event: Any) -> dict:
     return data
 
 
-def on_case_event(event: Any) -> None:
-    """In the case change's transaction: one outbox row per subscription to its event type."""
-    event_type = CASE_EVENT_TYPES[type(event)]
-    subscriptions = selectors.subscriptions_for(client_ids={event.client_id}, event_type=event_type)
+def _outbox(client_id: int, events: list, event_type: str) -> None:
+    """In the transaction of the change: one outbox row per subscription to `event_type` and
+    event (the events of one client), their delivery tasks enqueued on commit."""
+    subscriptions = selectors.subscriptions_for(client_ids={client_id}, event_type=event_type)
     if not subscriptions:
         return
-    data = _case_payload(event)
-    payload = {"type": event_type, "timestamp": _iso(event.occurred_at), "data": data}
+    cases = _case_rows({event.case_id for event in events})
     now = timezone.now()
-    message_id = _message_id()
-    rows = WebhookDelivery.objects.bulk_create(
-        [
+    rows = []
+    for event in events:
+        payload = {
+            "type": event_type,
+            "timestamp": _iso(event.occurred_at),
+            "data": _case_payload(event, cases[event.case_id]),
+        }
+        message_id = _message_id()
+        rows += [
             WebhookDelivery(
-                client_id=event.client_id,
+                client_id=client_id,
                 subscription_id=subscription.pk,
                 message_id=message_id,
                 event_type=event_type,
@@ -295,8 +302,18 @@ def on_case_event(event: Any) -> None:
             )
             for subscription in subscriptions
         ]
-    )
+    WebhookDelivery.objects.bulk_create(rows)
     _enqueue_on_commit([row.pk for row in rows])
+
+
+def on_case_event(event: Any) -> None:
+    """In the case change's transaction: one outbox row per subscription to its event type."""
+    _outbox(event.client_id, [event], CASE_EVENT_TYPES[type(event)])
+
+
+def on_cases_opened(event: case_events.CasesOpened) -> None:
+    """A batch of cases opened together: their outbox rows in bulk."""
+    _outbox(event.client_id, list(event.openings), CASE_EVENT_TYPES[case_events.CaseOpened])
 
 
 def on_clock_alerts(event: Any) -> None:

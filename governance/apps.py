@@ -22,5 +22,6 @@ class GovernanceConfig(AppConfig):
             case_events.CaseSentimentChanged,
         ):
             subscribe(event_type, handlers.on_case_trigger, phase="commit")
+        subscribe(case_events.CasesOpened, handlers.on_cases_opened, phase="commit")
         subscribe(case_events.InteractionAppended, handlers.on_interaction, phase="commit")
         subscribe(case_events.CaseStatusChanged, handlers.on_case_status, phase="commit")

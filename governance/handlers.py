@@ -47,6 +47,12 @@ def on_case_trigger(event: case_events.CaseEventBase) -> None:
     async_task("governance.tasks.case_triggers_evaluate_task", event.case_id)
 
 
+def on_cases_opened(event: case_events.CasesOpened) -> None:
+    """A batch of cases opened together: the VIPs' cases may fire rules, as one opened alone."""
+    for opened in event.openings:
+        on_case_trigger(opened)
+
+
 def on_interaction(event: case_events.InteractionAppended) -> None:
     if (
         event.direction == Direction.INBOUND

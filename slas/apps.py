@@ -9,7 +9,7 @@ class SlasConfig(AppConfig):
         from cases import events as case_events
         from config.events import subscribe
 
-        from .services import on_case_event
+        from .services import on_case_event, on_cases_opened
 
         # Clocks move in the same transaction as the case change that moves them.
         for event_type in (
@@ -20,3 +20,4 @@ class SlasConfig(AppConfig):
             case_events.CaseQueueChanged,
         ):
             subscribe(event_type, on_case_event, phase="transaction")
+        subscribe(case_events.CasesOpened, on_cases_opened, phase="transaction")

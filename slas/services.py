@@ -458,7 +458,7 @@ def on_case_event(event: Any) -> None:
     if engine_event is None:
         return
     if isinstance(event, case_events.CaseOpened):
-        _open_case_sla(event, engine_event)
+        _open_case_slas([event])
         return
     case_sla = CaseSLA.objects.select_related("calendar", "case").filter(case_id=event.case_id).first()
     if case_sla is None or case_sla.policy_id is None:
@@ -477,37 +477,85 @@ def on_case_event(event: Any) -> None:
     _persist_live(case_sla, state, rows, changes, at=engine_event.at)
 
 
-def _open_case_sla(event: case_events.CaseOpened, engine_event: engine.EngineEvent) -> None:
-    # The event carries what matching and the clocks need: no need to read the case back.
-    case = Case(
-        pk=event.case_id,
-        client_id=event.client_id,
-        queue_id=event.queue_id,
-        priority=event.priority,
-        origin_channel=event.channel,
-        current_channel=event.channel,
-        status=event.status,
+def on_cases_opened(event: case_events.CasesOpened) -> None:
+    """Start the clocks of a batch of cases opened together, in bulk (in its transaction)."""
+    _open_case_slas(event.openings)
+
+
+def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
+    """Match each opened case's policy and start its clocks: the policies read once per client,
+    the case SLAs, clocks and clock events written in one statement each, whatever the count.
+    The events carry what matching and the clocks need: no case is read back."""
+    pending = _Pending()
+    case_slas: list[CaseSLA] = []
+    started: list[tuple[Case, engine.CaseClocks, list[SLAClock], list[engine.Change]]] = []
+    policies: dict[int, list[SLAPolicy]] = {}
+    for opened in openings:
+        if opened.client_id not in policies:
+            policies[opened.client_id] = policies_for_client_cached(opened.client_id)
+        case = Case(
+            pk=opened.case_id,
+            client_id=opened.client_id,
+            queue_id=opened.queue_id,
+            priority=opened.priority,
+            origin_channel=opened.channel,
+            current_channel=opened.channel,
+            status=opened.status,
+        )
+        choice = policy_match(
+            policies=policies[opened.client_id],
+            channel=opened.channel,
+            priority=opened.priority,
+            queue_id=opened.queue_id,
+            segment=opened.customer_segment,
+        )
+        case_sla = CaseSLA(
+            case=case, client_id=opened.client_id, unmatched_reason="" if choice.policy else choice.reason
+        )
+        case_slas.append(case_sla)
+        if choice.policy is None:
+            continue
+        case_sla.policy, case_sla.policy_version = choice.policy, choice.version
+        case_sla.calendar = choice.policy.calendar
+        case_sla.snapshot = policy_snapshot_data(choice.policy)
+        state = engine.CaseClocks(policy=_snapshot(case_sla, calendar_compiled(case_sla.calendar)))
+        changes = engine.apply(state, _engine_event(opened))
+        case_sla.engine_state = _state_json(state)
+        case_sla.last_event_at = opened.occurred_at
+        started.append((case, state, [_new_clock_row(case_sla, clock) for clock in state.clocks], changes))
+    CaseSLA.objects.bulk_create(case_slas)
+    SLAClock.objects.bulk_create([row for _, _, rows, _ in started for row in rows])
+    for case, state, rows, changes in started:
+        by_key = {(row.metric, row.cycle): row for row in rows}
+        for change in changes:
+            _record_changes(
+                pending,
+                case,
+                by_key[(change.metric, change.cycle)],
+                [change],
+                DetectedBy.STOP,
+                priority=state.priority,
+            )
+    pending.flush()
+
+
+def _new_clock_row(case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
+    case = case_sla.case
+    row = SLAClock(
+        client_id=case.client_id,
+        case_id=case.pk,
+        channel=case.origin_channel,
+        queue_id=case.queue_id,
+        policy_id=case_sla.policy_id,
+        policy_version=case_sla.policy_version,
+        calendar_id=case_sla.calendar_id,
+        warning_percent=case_sla.snapshot.get("warning_percent", 80),
+        metric=clock.metric,
+        cycle=clock.cycle,
+        started_at=clock.started_at,
     )
-    choice = policy_match(
-        policies=policies_for_client_cached(event.client_id),
-        channel=event.channel,
-        priority=event.priority,
-        queue_id=event.queue_id,
-        segment=event.customer_segment,
-    )
-    case_sla = CaseSLA(
-        case=case, client_id=event.client_id, unmatched_reason="" if choice.policy else choice.reason
-    )
-    if choice.policy is None:
-        case_sla.save()
-        return
-    case_sla.policy, case_sla.policy_version = choice.policy, choice.version
-    case_sla.calendar = choice.policy.calendar
-    case_sla.snapshot = policy_snapshot_data(choice.policy)
-    snapshot = _snapshot(case_sla, calendar_compiled(case_sla.calendar))
-    state = engine.CaseClocks(policy=snapshot)
-    changes = engine.apply(state, engine_event)
-    _persist_live(case_sla, state, [], changes, at=engine_event.at, create=True)
+    _copy_to_row(clock, row)
+    return row
 
 
 def _persist_live(
@@ -517,7 +565,6 @@ def _persist_live(
     changes: list[engine.Change],
     *,
     at: datetime,
-    create: bool = False,
 ) -> None:
     case = case_sla.case
     by_key = {(row.metric, row.cycle): row for row in rows}
@@ -526,20 +573,7 @@ def _persist_live(
     for clock in state.clocks:
         row = by_key.get(clock.key)
         if row is None:
-            row = SLAClock(
-                client_id=case.client_id,
-                case_id=case.pk,
-                channel=case.origin_channel,
-                queue_id=case.queue_id,
-                policy_id=case_sla.policy_id,
-                policy_version=case_sla.policy_version,
-                calendar_id=case_sla.calendar_id,
-                warning_percent=case_sla.snapshot.get("warning_percent", 80),
-                metric=clock.metric,
-                cycle=clock.cycle,
-                started_at=clock.started_at,
-            )
-            _copy_to_row(clock, row)
+            row = _new_clock_row(case_sla, clock)
             new_rows.append(row)
             by_key[clock.key] = row
         elif _to_engine(row) != clock:
@@ -558,10 +592,7 @@ def _persist_live(
         )
     case_sla.engine_state = _state_json(state)
     case_sla.last_event_at = max(at, case_sla.last_event_at) if case_sla.last_event_at else at
-    if create:
-        case_sla.save()
-    else:
-        case_sla.save(update_fields=["engine_state", "last_event_at", "updated_at"])
+    case_sla.save(update_fields=["engine_state", "last_event_at", "updated_at"])
     pending.flush()
 
 

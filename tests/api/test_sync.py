@@ -233,3 +233,95 @@ def test_concurrent_upserts_of_one_new_key_make_one_case(client_a, queue_a, cust
         thread.join()
     assert sorted(statuses) == [200, 200, 200, 201]
     assert Case.objects.filter(external_id="RACE-1").count() == 1
+
+
+def _clocks_of(case) -> list[tuple]:
+    return sorted(
+        SLAClock.objects.filter(case=case).values_list(
+            "metric",
+            "cycle",
+            "target_seconds",
+            "started_at",
+            "due_at",
+            "warn_at",
+            "policy_version",
+            "queue_id",
+        )
+    )
+
+
+def test_bulk_new_cases_open_exactly_as_one_by_one(api_a, policy_a, queue_a, customer_a, client_a):
+    """The batch path (plain new cases) gives each case what opening it alone gives: its clocks,
+    its SLA state, its timeline and clock events, and its webhook."""
+    from connectors.models import WebhookDelivery
+    from slas.models import CaseSLA, ClockEvent
+    from tests.connectors.factories import WebhookSubscriptionFactory
+
+    WebhookSubscriptionFactory(client=client_a)
+    doc = _doc(queue_a, customer_a, opened_at="2026-01-05T09:00:00Z", priority="high", reason="migrated")
+    one = api_a.put("/api/v1/cases/by-external-id/ONE", doc, format="json")
+    assert one.status_code == 201
+    items = [{"external_id": f"MANY-{i}", **doc} for i in range(3)]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+    assert response.json()["created"] == 3
+    single = Case.objects.get(external_id="ONE")
+    for case in Case.objects.filter(external_id__startswith="MANY-"):
+        assert (case.priority, case.opened_at, case.tier, case.version) == ("high", T0, 1, 1)
+        assert _clocks_of(case) == _clocks_of(single)
+        assert CaseSLA.objects.get(case=case).engine_state == CaseSLA.objects.get(case=single).engine_state
+        opened = CaseEvent.objects.get(case=case)
+        assert (opened.kind, opened.reason, opened.after) == ("opened", "migrated", single.events.get().after)
+        assert sorted(ClockEvent.objects.filter(case=case).values_list("kind", flat=True)) == [
+            "started",
+            "started",
+        ]
+        [delivery] = WebhookDelivery.objects.filter(payload__data__case__external_id=case.external_id)
+        assert delivery.event_type == "case.created"
+        assert delivery.payload["data"]["case"]["id"] == str(case.public_id)
+
+
+def test_bulk_new_cases_cost_the_same_queries_for_2_and_20(api_a, policy_a, queue_a, customer_a):
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(prefix: str, count: int) -> int:
+        items = [{"external_id": f"{prefix}-{i}", **_doc(queue_a, customer_a)} for i in range(count)]
+        with CaptureQueriesContext(connection) as context:
+            response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+        assert response.json()["created"] == count
+        return len(context.captured_queries)
+
+    cost("WARM", 1)
+    assert cost("TWO", 2) == cost("TWENTY", 20)
+
+
+def test_a_refused_batch_falls_back_to_item_by_item(
+    api_a, policy_a, queue_a, customer_a, client_a, monkeypatch
+):
+    """A case created meanwhile under one of the batch's external ids (after the batch looked):
+    the batch is refused whole and every item gets its own outcome, the taken one updated."""
+    from cases.sync import References
+
+    load = References.load
+
+    def load_then_race(client, items):
+        refs = load(client, items)
+        Case.objects.create(
+            client=client_a,
+            customer=customer_a,
+            queue=queue_a,
+            subject="raced",
+            external_id="R-2",
+            origin_channel="email",
+            current_channel="email",
+            opened_at=T0,
+            last_activity_at=T0,
+        )
+        return refs
+
+    monkeypatch.setattr(References, "load", load_then_race)
+    items = [{"external_id": f"R-{i}", **_doc(queue_a, customer_a)} for i in range(1, 4)]
+    response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+    outcomes = [(r["external_id"], r["outcome"]) for r in response.json()["results"]]
+    assert outcomes == [("R-1", "created"), ("R-2", "updated"), ("R-3", "created")]
+    assert Case.objects.get(external_id="R-2").subject == "Billing question"
+    assert SLAClock.objects.filter(case__external_id__in=["R-1", "R-3"]).count() == 4
