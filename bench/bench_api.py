@@ -289,8 +289,9 @@ def main() -> None:
         )
         # As a migration tool would run it: one batch in flight per server worker.
         parallel = [
-            {"items": [{**item, "external_id": f"{item['external_id']}-P"} for item in batch["items"]]}
-            for batch in batches * 2
+            {"items": [{**item, "external_id": f"{item['external_id']}-P{copy}"} for item in batch["items"]]}
+            for copy in range(2)
+            for batch in batches
         ]
         elapsed, latencies = _run(2, parallel, bulk)
         rate = len(parallel) * 500 / elapsed

@@ -11,7 +11,9 @@ The sweep lives in `slas.sweep`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -460,7 +462,9 @@ def on_case_event(event: Any) -> None:
     if isinstance(event, case_events.CaseOpened):
         _open_case_slas([event])
         return
-    case_sla = CaseSLA.objects.select_related("calendar", "case").filter(case_id=event.case_id).first()
+    case_sla = (
+        CaseSLA.objects.select_related("calendar", "case", "policy").filter(case_id=event.case_id).first()
+    )
     if case_sla is None or case_sla.policy_id is None:
         return
     if case_sla.last_event_at is not None and engine_event.at < case_sla.last_event_at:
@@ -475,6 +479,39 @@ def on_case_event(event: Any) -> None:
     state = _engine_state(case_sla, snapshot, rows)
     changes = engine.apply(state, engine_event)
     _persist_live(case_sla, state, rows, changes, at=engine_event.at)
+
+
+# --- What the engine wrote, for the caller that changed the case ------------------------------------
+
+_written: ContextVar[dict[int, tuple[CaseSLA, list[SLAClock]]] | None] = ContextVar(
+    "accord_sla_written", default=None
+)
+
+
+@contextmanager
+def clocks_written() -> Iterator[dict[int, tuple[CaseSLA, list[SLAClock]]]]:
+    """Collect, by case id, the SLA state and engine clocks the engine writes inside the block,
+    as written, so a caller that has just changed a case (the API's create) can show them
+    without reading them back. A case whose clocks were written some other way in the block (a
+    replay, a hand-started clock) is left out: read it back."""
+    token = _written.set({})
+    try:
+        yield _written.get()
+    finally:
+        _written.reset(token)
+
+
+def _remember(case_sla: CaseSLA, rows: Iterable[SLAClock]) -> None:
+    written = _written.get()
+    if written is not None:
+        written[case_sla.case_id] = (case_sla, sorted(rows, key=lambda row: (row.metric, row.cycle, row.pk)))
+
+
+def _forget(case_ids: Iterable[int]) -> None:
+    written = _written.get()
+    if written:
+        for case_id in case_ids:
+            written.pop(case_id, None)
 
 
 def on_cases_opened(event: case_events.CasesOpened) -> None:
@@ -525,6 +562,9 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
         started.append((case, state, [_new_clock_row(case_sla, clock) for clock in state.clocks], changes))
     CaseSLA.objects.bulk_create(case_slas)
     SLAClock.objects.bulk_create([row for _, _, rows, _ in started for row in rows])
+    clocks_of = {case.pk: rows for case, _, rows, _ in started}
+    for case_sla in case_slas:
+        _remember(case_sla, clocks_of.get(case_sla.case_id, []))
     for case, state, rows, changes in started:
         by_key = {(row.metric, row.cycle): row for row in rows}
         for change in changes:
@@ -593,6 +633,7 @@ def _persist_live(
     case_sla.engine_state = _state_json(state)
     case_sla.last_event_at = max(at, case_sla.last_event_at) if case_sla.last_event_at else at
     case_sla.save(update_fields=["engine_state", "last_event_at", "updated_at"])
+    _remember(case_sla, by_key.values())
     pending.flush()
 
 
@@ -665,6 +706,7 @@ def clocks_rebuild(
     """
     diffs: list[ClockDiff] = []
     policies_by_client: dict[int, list[SLAPolicy]] = {}
+    _forget(case_ids)
     for start in range(0, len(case_ids), batch_size):
         batch = list(case_ids[start : start + batch_size])
         with transaction.atomic():
@@ -938,6 +980,7 @@ def clock_start(
         raise ApplicationError.for_field(
             "metric", f"{metric} clocks follow the case; they cannot be started by hand."
         )
+    _forget([case.pk])
     if calendar.client_id != case.client_id:
         raise ApplicationError.for_field("calendar", "The calendar belongs to another client.")
     existing = SLAClock.objects.filter(case=case, metric=metric, cycle=cycle).first()
