@@ -455,3 +455,57 @@ def test_queue_rejects_unknown_channels(client_a):
     queue = QueueFactory.build(client=client_a, channels=["email", "pigeon"])
     with pytest.raises(Exception, match="pigeon"):
         queue.full_clean()
+
+
+def _openings(customer, queue, *external_ids, **overrides):
+    return [
+        services.CaseOpening(
+            customer=customer,
+            queue=queue,
+            subject=f"Migrated {external_id}",
+            channel=overrides.get("channel", Channel.EMAIL),
+            priority=Priority.HIGH,
+            opened_at=datetime(2026, 3, 2, 14, 0, tzinfo=UTC),
+            external_id=external_id,
+            reason="migration",
+        )
+        for external_id in external_ids
+    ]
+
+
+def test_cases_open_bulk_opens_each_as_case_open_would_and_publishes_one_event(
+    client_a, queue_a, customer_a, agent_a, captured_events, django_capture_on_commit_callbacks
+):
+    received = captured_events(events.CasesOpened)
+    with django_capture_on_commit_callbacks(execute=True):
+        cases = services.cases_open_bulk(
+            client=client_a, openings=_openings(customer_a, queue_a, "M-1", "M-2"), actor=agent_a
+        )
+    assert [c.external_id for c in cases] == ["M-1", "M-2"]
+    for case in cases:
+        case.refresh_from_db()
+        assert (case.status, case.priority, case.version, case.last_activity_at) == (
+            "new",
+            "high",
+            1,
+            datetime(2026, 3, 2, 14, 0, tzinfo=UTC),
+        )
+        event = CaseEvent.objects.get(case=case)
+        assert (event.kind, event.reason, event.actor) == (CaseEventKind.OPENED, "migration", agent_a)
+    [batch] = received
+    assert [o.case_id for o in batch.openings] == [c.pk for c in cases]
+    assert batch.openings[0].priority == "high" and batch.client_id == client_a.pk
+
+
+def test_cases_open_bulk_refuses_the_whole_batch(client_a, client_b, queue_a, customer_a):
+    CaseFactory(client=client_a, external_id="TAKEN")
+    for openings, message in (
+        (_openings(customer_a, queue_a, "A", "B", channel="pigeon")[1:], "Opening 0"),
+        (_openings(customer_a, queue_a, "A", "A"), "appears twice"),
+        (_openings(customer_a, queue_a, "A", "TAKEN"), "already exists"),
+        (_openings(customer_a, QueueFactory(client=client_b), "A"), "Opening 0"),
+    ):
+        with pytest.raises(ApplicationError) as refused:
+            services.cases_open_bulk(client=client_a, openings=openings)
+        assert message in str(refused.value.message) + str(refused.value.field_errors), message
+    assert list(Case.objects.values_list("external_id", flat=True)) == ["TAKEN"]
