@@ -120,6 +120,38 @@ def customer_create(
     return customer
 
 
+CUSTOMER_FIELDS = ("display_name", "segment", "is_vip", "language")
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, actor: Any = None, reason: str = "", **changes: Any) -> Customer:
+    """Change a customer's name, segment, VIP flag or language (the given ones; unchanged values
+    write nothing). A customer merged into another is refused: the survivor holds the record.
+    Segment and VIP count for cases opened afterwards (policy matching, rules)."""
+    unknown = set(changes) - set(CUSTOMER_FIELDS)
+    if unknown:
+        raise ApplicationError.for_field(sorted(unknown)[0], "This field cannot be changed here.")
+    if "segment" in changes and not str(changes["segment"]).strip():
+        raise ApplicationError.for_field("segment", "A segment cannot be empty.")
+    if "language" in changes and not str(changes["language"]).strip():
+        raise ApplicationError.for_field("language", "A language cannot be empty.")
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    if locked.merged_into_id:
+        raise ApplicationError(
+            "This customer was merged into another; change the customer it was merged into."
+        )
+    changed = [name for name, value in changes.items() if getattr(locked, name) != value]
+    if not changed:
+        return locked
+    for name in changed:
+        setattr(locked, name, changes[name])
+    locked._change_reason = (
+        f"changed {', '.join(changed)}: {reason}" if reason else f"changed {', '.join(changed)}"
+    )[:100]
+    locked.save(update_fields=[*changed, "updated_at"])
+    return locked
+
+
 def _identity_insert(*, customer: Customer, kind: str, value: str) -> CustomerIdentity:
     """Insert the identity; on the unique constraint, it is this customer's already (returned) or
     another customer's (refused). The common path is one INSERT."""

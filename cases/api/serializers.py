@@ -105,6 +105,16 @@ class CustomerInputSerializer(serializers.Serializer):
         return value
 
 
+class CustomerUpdateSerializer(serializers.Serializer):
+    """The fields a PATCH may change; identities are added through `/identities`."""
+
+    display_name = StrictCharField(max_length=200, required=False, allow_blank=True)
+    segment = StrictCharField(max_length=40, required=False)
+    is_vip = serializers.BooleanField(required=False)
+    language = StrictCharField(max_length=12, required=False)
+    reason = StrictCharField(max_length=200, required=False, default="", write_only=True)
+
+
 # --- Queues ----------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from .serializers import (
     CaseEventSerializer,
     CustomerInputSerializer,
     CustomerSerializer,
+    CustomerUpdateSerializer,
     IdentityInputSerializer,
     InteractionInputSerializer,
     InteractionSerializer,
@@ -57,6 +58,7 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGener
         "list": ["cases.view_customer"],
         "retrieve": ["cases.view_customer"],
         "create": ["cases.add_customer"],
+        "partial_update": ["cases.change_customer"],
         "identities": ["cases.add_customeridentity"],
     }
 
@@ -110,6 +112,20 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGener
         )
         customer = self.get_queryset().get(pk=customer.pk)
         return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=CustomerUpdateSerializer,
+        responses={200: CustomerSerializer},
+        summary="Change a customer's name, segment, VIP flag or language",
+    )
+    def partial_update(self, request, *args, **kwargs):
+        customer = self.get_object()
+        data = CustomerUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        reason = values.pop("reason", "")
+        services.customer_update(customer=customer, actor=self.actor(), reason=reason, **values)
+        return Response(CustomerSerializer(self.get_queryset().get(pk=customer.pk)).data)
 
     @extend_schema(
         request=IdentityInputSerializer,
