@@ -75,6 +75,8 @@ def test_response_times_and_backlog(march, client, governance_a):
         {"measure": "first response", "count": 4, "median_seconds": 7200, "p90_seconds": 7200},
         {"measure": "resolution", "count": 4, "median_seconds": 9000, "p90_seconds": 13320},
     ]
+    body = client.get(URL, MARCH).content.decode()
+    assert 'title="9000 s">2h 30m<' in body and 'title="13320 s">3h 42m<' in body
     # unresolved now: the four March e-mails (open, over 30 days old) and five factory cases
     # opened today (new): the voice contacts' case and the four survey cases
     backlog = {row["status"]: row for row in figures["backlog"]}
