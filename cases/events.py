@@ -25,6 +25,9 @@ class CaseOpened(CaseEventBase):
     status: str
     customer_segment: str
     customer_is_vip: bool = False
+    # The customer's inbound message that came with the opening (`case_open_with_message`), so
+    # the SLA engine applies both at once; its InteractionAppended says `opens_case`.
+    first_message_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class InteractionAppended(CaseEventBase):
     direction: str
     author_kind: str
     body: str
+    opens_case: bool = False
 
 
 @dataclass(frozen=True)

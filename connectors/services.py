@@ -374,7 +374,11 @@ def _case_find(
     return case
 
 
-def _case_open(connector: Connector, customer: Customer, message: InboundMessage, label: str) -> Case:
+def _case_opening(
+    connector: Connector, customer: Customer, message: InboundMessage, label: str
+) -> case_services.CaseOpening:
+    """The case a message with no case to join opens: routed by the client's rules, else to the
+    connector's default queue."""
     rows = selectors.routing_rules_for_client(client_id=connector.client_id)
     queues = {row.queue_id: row.queue for row in rows}
     rules = [
@@ -406,15 +410,13 @@ def _case_open(connector: Connector, customer: Customer, message: InboundMessage
         reason = f"opened by {label}, routed by rule {chosen.rule_id}"
     channel_label = Channel(message.channel).label
     subject = clip(message.subject, 300) or clip(message.body, 120) or f"{channel_label} contact"
-    return case_services.case_open(
-        client=connector.client,
+    return case_services.CaseOpening(
         customer=customer,
         queue=queue,
         subject=subject,
         channel=message.channel,
         priority=priority,
         opened_at=message.occurred_at,
-        actor=label,
         reason=reason,
     )
 
@@ -425,24 +427,32 @@ def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Intera
     identities = _normalized_identities(client, message)
     customer, new_customer = _customer_resolve(client, identities, message, label)
     case = _case_find(client, customer, new_customer, message)
-    if case is None:
-        case = _case_open(connector, customer, message, label)
     token = _INGESTING.set(connector.slug)
     try:
         who = f"{label} ({message.actor_label})"[:120] if message.actor_label else label
-        result = case_services.interaction_append(
-            case=case,
-            channel=message.channel,
-            direction=message.direction,
-            author_kind=message.author_kind,
-            body=message.body,
-            occurred_at=message.occurred_at,
-            actor=case_services.Actor(label=who),
-            source=connector.slug,
-            external_id=message.external_id,
-            thread_key=message.thread_key,
-            metadata=message.metadata,
-        )
+        if (
+            case is None
+            and message.direction == Direction.INBOUND
+            and message.author_kind == AuthorKind.CUSTOMER
+        ):
+            case, interaction = _open_with_message(connector, customer, message, label)
+        else:
+            if case is None:
+                opening = _case_opening(connector, customer, message, label)
+                case = case_services.case_open(client=client, actor=label, **vars(opening))
+            interaction = case_services.interaction_append(
+                case=case,
+                channel=message.channel,
+                direction=message.direction,
+                author_kind=message.author_kind,
+                body=message.body,
+                occurred_at=message.occurred_at,
+                actor=case_services.Actor(label=who),
+                source=connector.slug,
+                external_id=message.external_id,
+                thread_key=message.thread_key,
+                metadata=message.metadata,
+            ).interaction
         for follow_up in message.follow_ups:
             case_services.interaction_append(
                 case=case,
@@ -461,7 +471,40 @@ def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Intera
         _INGESTING.reset(token)
     if message.channel == Channel.CHAT:
         chat_session_settle(case=case, source=connector.slug, message=message)
-    return case, result.interaction
+    return case, interaction
+
+
+def _open_with_message(
+    connector: Connector, customer: Customer, message: InboundMessage, label: str
+) -> tuple[Case, Interaction]:
+    """Open the case with the customer's message in one go. Should the message have been taken
+    meanwhile (a concurrent delivery won), nothing of this opening stays: the case that took it
+    is the answer."""
+    opening = _case_opening(connector, customer, message, label)
+    first = case_services.OpeningMessage(
+        body=message.body,
+        occurred_at=message.occurred_at,
+        source=connector.slug,
+        external_id=message.external_id,
+        thread_key=message.thread_key,
+        metadata=message.metadata,
+    )
+    try:
+        with transaction.atomic():
+            return case_services.case_open_with_message(
+                client=connector.client, opening=opening, message=first, actor=label
+            )
+    except IntegrityError:
+        taken = (
+            Interaction.objects.filter(
+                client_id=connector.client_id, source=connector.slug, external_id=message.external_id
+            )
+            .select_related("case")
+            .first()
+        )
+        if taken is None:
+            raise
+        return taken.case, taken
 
 
 def inbound_event_replay(*, event: InboundEvent, actor: Any = None) -> ReceiveResult:

@@ -450,6 +450,8 @@ def on_case_event(event: Any) -> None:
 
     An event older than the last one applied (a synced historical interaction) makes the case's
     clocks be rebuilt from its whole timeline instead, so order of arrival never matters."""
+    if isinstance(event, case_events.InteractionAppended) and event.opens_case:
+        return  # applied with the opening (`CaseOpened.first_message_at`)
     if isinstance(event, case_events.CaseQueueChanged):
         # Running clocks move with the case; decided ones keep the queue that decided them.
         SLAClock.objects.filter(case_id=event.case_id, stopped_at__isnull=True).update(
@@ -557,8 +559,13 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
         case_sla.snapshot = policy_snapshot_data(choice.policy)
         state = engine.CaseClocks(policy=_snapshot(case_sla, calendar_compiled(case_sla.calendar)))
         changes = engine.apply(state, _engine_event(opened))
-        case_sla.engine_state = _state_json(state)
         case_sla.last_event_at = opened.occurred_at
+        if opened.first_message_at is not None:  # the message that came with the opening
+            changes += engine.apply(
+                state, engine.EngineEvent(engine.CUSTOMER_MESSAGE, opened.first_message_at)
+            )
+            case_sla.last_event_at = max(opened.occurred_at, opened.first_message_at)
+        case_sla.engine_state = _state_json(state)
         started.append((case, state, [_new_clock_row(case_sla, clock) for clock in state.clocks], changes))
     CaseSLA.objects.bulk_create(case_slas)
     SLAClock.objects.bulk_create([row for _, _, rows, _ in started for row in rows])

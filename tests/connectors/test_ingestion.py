@@ -455,7 +455,7 @@ def test_unexpected_error_keeps_the_event_and_answers_500(make_connector, post_e
     def boom(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "_case_open", boom)
+    monkeypatch.setattr(services, "_case_opening", boom)
     response = post_event(sms, _sms("SM1"), content_type=FORM)
     assert response.status_code == 500
     event = InboundEvent.objects.get()
