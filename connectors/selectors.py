@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db.models import Q, QuerySet
 
 from cases.access import client_ids_for_user
@@ -81,16 +85,38 @@ def inbound_event_list(*, user) -> QuerySet[InboundEvent]:
     )
 
 
+_remembered: ContextVar[dict[frozenset[int], list[WebhookSubscription]] | None] = ContextVar(
+    "accord_webhook_subscriptions", default=None
+)
+
+
+@contextmanager
+def subscriptions_remembered() -> Iterator[None]:
+    """Inside the block (one ingestion's transaction), read the clients' subscriptions once for
+    all the events it publishes."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
 def subscriptions_for(*, client_ids: set[int], event_type: str) -> list[WebhookSubscription]:
     """Active subscriptions of `client_ids` to `event_type` (paused ones too: their deliveries
     wait until they are resumed)."""
-    return [
-        subscription
-        for subscription in WebhookSubscription.objects.filter(client_id__in=client_ids, is_active=True).only(
-            "id", "client_id", "events"
+    remembered = _remembered.get()
+    key = frozenset(client_ids)
+    if remembered is not None and key in remembered:
+        active = remembered[key]
+    else:
+        active = list(
+            WebhookSubscription.objects.filter(client_id__in=client_ids, is_active=True).only(
+                "id", "client_id", "events"
+            )
         )
-        if event_type in (subscription.events or [])
-    ]
+        if remembered is not None:
+            remembered[key] = active
+    return [subscription for subscription in active if event_type in (subscription.events or [])]
 
 
 def deliveries_due(*, now, grace_seconds: int, limit: int) -> list[int]:

@@ -282,7 +282,8 @@ def _process(
             )
             if not claimed:
                 return _duplicate(event)
-            case, interaction = _ingest(connector, message)
+            with selectors.subscriptions_remembered():
+                case, interaction = _ingest(connector, message)
     except ApplicationError as exc:
         errors = exc.field_errors or None
         _event_fail(event, exc.message + (f" {json.dumps(errors)}" if errors else ""), counted=recheck)
