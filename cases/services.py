@@ -308,6 +308,17 @@ def _opening_errors(client: Client, opening: CaseOpening, serves) -> dict[str, l
     return errors
 
 
+def _refuse_bad_opening(client: Client, opening: CaseOpening) -> None:
+    """ApplicationError naming what `case_open` refuses in `opening`, an external id in use too."""
+    errors = _opening_errors(client, opening, lambda user: _user_serves(user, client.pk))
+    if errors:
+        raise ApplicationError("The case could not be opened.", field_errors=errors)
+    if opening.external_id and Case.objects.filter(client=client, external_id=opening.external_id).exists():
+        raise ApplicationError.for_field(
+            "external_id", f"A case with external id {opening.external_id!r} already exists."
+        )
+
+
 def _new_case(client: Client, opening: CaseOpening, opened_at: datetime) -> Case:
     return Case(
         client=client,
@@ -340,6 +351,37 @@ def _opened_record(case: Case, who: Actor, reason: str) -> CaseEvent:
         },
         reason=reason,
         occurred_at=case.opened_at,
+    )
+
+
+def _interaction_record(case: Case, who: Actor, interaction: Interaction) -> CaseEvent:
+    return CaseEvent(
+        case=case,
+        client_id=case.client_id,
+        kind=CaseEventKind.INTERACTION,
+        actor=who.user,
+        actor_label=who.label,
+        interaction=interaction,
+        after={
+            "channel": interaction.channel,
+            "direction": interaction.direction,
+            "author_kind": interaction.author_kind,
+        },
+        occurred_at=interaction.occurred_at,
+    )
+
+
+def _appended_event(interaction: Interaction, *, opens_case: bool = False) -> events.InteractionAppended:
+    return events.InteractionAppended(
+        case_id=interaction.case_id,
+        client_id=interaction.client_id,
+        occurred_at=interaction.occurred_at,
+        interaction_id=interaction.pk,
+        channel=interaction.channel,
+        direction=interaction.direction,
+        author_kind=interaction.author_kind,
+        body=interaction.body,
+        opens_case=opens_case,
     )
 
 
@@ -376,13 +418,7 @@ def case_open(
     opening = CaseOpening(
         customer, queue, subject, channel, priority, opened_at, external_id, assignee, reason
     )
-    errors = _opening_errors(client, opening, lambda user: _user_serves(user, client.pk))
-    if errors:
-        raise ApplicationError("The case could not be opened.", field_errors=errors)
-    if external_id and Case.objects.filter(client=client, external_id=external_id).exists():
-        raise ApplicationError.for_field(
-            "external_id", f"A case with external id {external_id!r} already exists."
-        )
+    _refuse_bad_opening(client, opening)
     case = _new_case(client, opening, _aware(opened_at, "opened_at"))
     case.save()
     _opened_record(case, Actor.of(actor), opening.reason).save()
@@ -411,13 +447,7 @@ def case_open_with_message(
     and their two timeline entries; the SLA engine applies both at once). Refused as `case_open`
     refuses. A message already taken (its source and external id) raises IntegrityError and
     keeps nothing: the caller finds the case that took it."""
-    errors = _opening_errors(client, opening, lambda user: _user_serves(user, client.pk))
-    if errors:
-        raise ApplicationError("The case could not be opened.", field_errors=errors)
-    if opening.external_id and Case.objects.filter(client=client, external_id=opening.external_id).exists():
-        raise ApplicationError.for_field(
-            "external_id", f"A case with external id {opening.external_id!r} already exists."
-        )
+    _refuse_bad_opening(client, opening)
     opened_at = _aware(opening.opened_at, "opened_at")
     when = _aware(message.occurred_at, "occurred_at")
     who = Actor.of(actor)
@@ -440,36 +470,11 @@ def case_open_with_message(
     CaseEvent.objects.bulk_create(
         [
             _opened_record(case, who, opening.reason),
-            CaseEvent(
-                case=case,
-                client_id=client.pk,
-                kind=CaseEventKind.INTERACTION,
-                actor=who.user,
-                actor_label=who.label,
-                interaction=interaction,
-                after={
-                    "channel": opening.channel,
-                    "direction": Direction.INBOUND,
-                    "author_kind": AuthorKind.CUSTOMER,
-                },
-                occurred_at=when,
-            ),
+            _interaction_record(case, who, interaction),
         ]
     )
     publish(replace(_opened_event(case), first_message_at=when))
-    publish(
-        events.InteractionAppended(
-            case_id=case.pk,
-            client_id=client.pk,
-            occurred_at=when,
-            interaction_id=interaction.pk,
-            channel=opening.channel,
-            direction=Direction.INBOUND,
-            author_kind=AuthorKind.CUSTOMER,
-            body=message.body,
-            opens_case=True,
-        )
-    )
+    publish(_appended_event(interaction, opens_case=True))
     return case, interaction
 
 
@@ -927,27 +932,9 @@ def interaction_append(
         )
         case.current_channel = channel
         fields.append("current_channel")
-    _record(
-        case,
-        CaseEventKind.INTERACTION,
-        who,
-        occurred_at=when,
-        interaction=interaction,
-        after={"channel": channel, "direction": direction, "author_kind": author_kind},
-    )
+    _interaction_record(case, who, interaction).save()
     case.last_activity_at = max(case.last_activity_at, when)
-    publish(
-        events.InteractionAppended(
-            case_id=case.pk,
-            client_id=case.client_id,
-            occurred_at=when,
-            interaction_id=interaction.pk,
-            channel=channel,
-            direction=direction,
-            author_kind=author_kind,
-            body=body,
-        )
-    )
+    publish(_appended_event(interaction))
     if interaction.is_public_agent_reply:
         if case.first_responded_at is None or when < case.first_responded_at:
             case.first_responded_at = when

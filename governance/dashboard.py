@@ -100,10 +100,15 @@ def attainment_heatmap(hourly: list[dict]) -> list[dict]:
     ]
 
 
+def _attainment(met: int, decided: int) -> dict:
+    """Met, missed and attainment %, in the shape of governance.metrics."""
+    return {"met": met, "missed": decided - met, "attainment_percent": _percent(met, decided)}
+
+
 def attainment_by(hourly: list[dict], field: str) -> list[dict]:
-    """Attainment by channel or by metric, in the shape of governance.metrics."""
+    """Attainment by channel or by metric."""
     return [
-        {field: group, "met": met, "missed": decided - met, "attainment_percent": _percent(met, decided)}
+        {field: group, **_attainment(met, decided)}
         for group, met, decided in _fold(hourly, lambda row: row[field])
     ]
 
@@ -119,15 +124,7 @@ def attainment_by_queue(*, client_ids, start: datetime, end: datetime) -> list[d
     result = []
     for pk, row in counts.items():
         client_name, queue_name = names.get(pk, ("", "(no queue)"))
-        result.append(
-            {
-                "client": client_name,
-                "queue": queue_name,
-                "met": row["met"],
-                "missed": row["decided"] - row["met"],
-                "attainment_percent": _percent(row["met"], row["decided"]),
-            }
-        )
+        result.append({"client": client_name, "queue": queue_name, **_attainment(row["met"], row["decided"])})
     return sorted(result, key=lambda row: (row["client"], row["queue"]))
 
 
@@ -137,12 +134,7 @@ def attainment_by_client(*, client_ids, start: datetime, end: datetime) -> list[
     names = dict(Client.objects.filter(pk__in=[row["client_id"] for row in rows]).values_list("pk", "name"))
     return sorted(
         (
-            {
-                "client": names.get(row["client_id"], ""),
-                "met": row["met"],
-                "missed": row["decided"] - row["met"],
-                "attainment_percent": _percent(row["met"], row["decided"]),
-            }
+            {"client": names.get(row["client_id"], ""), **_attainment(row["met"], row["decided"])}
             for row in rows
         ),
         key=lambda row: row["client"],

@@ -566,28 +566,20 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
             )
             case_sla.last_event_at = max(opened.occurred_at, opened.first_message_at)
         case_sla.engine_state = _state_json(state)
-        started.append((case, state, [_new_clock_row(case_sla, clock) for clock in state.clocks], changes))
+        started.append(
+            (case, state, [_new_clock_row(case, case_sla, clock) for clock in state.clocks], changes)
+        )
     CaseSLA.objects.bulk_create(case_slas)
     SLAClock.objects.bulk_create([row for _, _, rows, _ in started for row in rows])
     clocks_of = {case.pk: rows for case, _, rows, _ in started}
     for case_sla in case_slas:
         _remember(case_sla, clocks_of.get(case_sla.case_id, []))
     for case, state, rows, changes in started:
-        by_key = {(row.metric, row.cycle): row for row in rows}
-        for change in changes:
-            _record_changes(
-                pending,
-                case,
-                by_key[(change.metric, change.cycle)],
-                [change],
-                DetectedBy.STOP,
-                priority=state.priority,
-            )
+        _record_case_changes(pending, case, {(row.metric, row.cycle): row for row in rows}, changes, state)
     pending.flush()
 
 
-def _new_clock_row(case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
-    case = case_sla.case
+def _new_clock_row(case: Case, case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
     row = SLAClock(
         client_id=case.client_id,
         case_id=case.pk,
@@ -605,6 +597,25 @@ def _new_clock_row(case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
     return row
 
 
+def _record_case_changes(
+    pending: _Pending,
+    case: Case,
+    by_key: dict[tuple[str, int], SLAClock],
+    changes: Iterable[engine.Change],
+    state: engine.CaseClocks,
+) -> None:
+    """Record what a case event changed on the case's clocks (keyed by metric and cycle)."""
+    for change in changes:
+        _record_changes(
+            pending,
+            case,
+            by_key[(change.metric, change.cycle)],
+            [change],
+            DetectedBy.STOP,
+            priority=state.priority,
+        )
+
+
 def _persist_live(
     case_sla: CaseSLA,
     state: engine.CaseClocks,
@@ -620,7 +631,7 @@ def _persist_live(
     for clock in state.clocks:
         row = by_key.get(clock.key)
         if row is None:
-            row = _new_clock_row(case_sla, clock)
+            row = _new_clock_row(case, case_sla, clock)
             new_rows.append(row)
             by_key[clock.key] = row
         elif _to_engine(row) != clock:
@@ -628,15 +639,7 @@ def _persist_live(
             row.save(update_fields=[*_CLOCK_FIELDS, "updated_at"])
     # One INSERT for the clocks a case opening (or a new cycle) starts; their ids come back.
     SLAClock.objects.bulk_create(new_rows)
-    for change in changes:
-        _record_changes(
-            pending,
-            case,
-            by_key[(change.metric, change.cycle)],
-            [change],
-            DetectedBy.STOP,
-            priority=state.priority,
-        )
+    _record_case_changes(pending, case, by_key, changes, state)
     case_sla.engine_state = _state_json(state)
     case_sla.last_event_at = max(at, case_sla.last_event_at) if case_sla.last_event_at else at
     case_sla.save(update_fields=["engine_state", "last_event_at", "updated_at"])
@@ -816,20 +819,7 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
             if dry_run:
                 continue
             if old is None:
-                row = SLAClock(
-                    client_id=case.client_id,
-                    case_id=case_id,
-                    channel=case.origin_channel,
-                    queue_id=case.queue_id,
-                    policy_id=case_sla.policy_id,
-                    policy_version=case_sla.policy_version,
-                    calendar_id=case_sla.calendar_id,
-                    warning_percent=case_sla.snapshot.get("warning_percent", 80),
-                    metric=key[0],
-                    cycle=key[1],
-                    started_at=new[0].started_at,
-                )
-                _copy_to_row(new[0], row)
+                row = _new_clock_row(case, case_sla, new[0])
                 clocks_to_create.append(row)
                 new_clock_changes.append((row, new[1], case.priority))
             elif new is None:

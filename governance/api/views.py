@@ -10,12 +10,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from cases.api.base import ApiGenericViewSet
-from cases.api.exceptions import PreconditionFailed
+from cases.api.exceptions import conflict_as_precondition
 from cases.api.pagination import KeysetPagination
 from cases.api.schema import IF_MATCH_PARAMETER
 from cases.api.views import CASE_ID_PARAMETER, CaseNestedMixin
 from cases.models import Queue
-from config.errors import ConflictError
 from slas.api.views import parse_if_match
 
 from .. import services
@@ -80,7 +79,7 @@ class CaseEscalationViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericVi
             if queue is None:
                 raise ValidationError({"queue_id": ["No such queue for this client."]})
         expected = parse_if_match(request)
-        try:
+        with conflict_as_precondition(expected is not None):
             escalation = services.escalation_create(
                 case=case,
                 reason=values["reason"],
@@ -93,9 +92,4 @@ class CaseEscalationViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericVi
                 move_to_queue=queue,
                 expected_version=expected,
             )
-        except ConflictError as exc:
-            if expected is not None:
-                raise PreconditionFailed(exc.message) from exc
-            raise
-        escalation = self.get_queryset().get(pk=escalation.pk)
         return Response(EscalationSerializer(escalation).data, status=status.HTTP_201_CREATED)

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from cases import services, sync
 from cases.api.authentication import request_api_key
 from cases.api.base import ApiGenericViewSet, ApiView
-from cases.api.exceptions import PreconditionFailed
+from cases.api.exceptions import PreconditionFailed, conflict_as_precondition
 from cases.api.pagination import (
     KeysetPagination,
     decode_position,
@@ -33,7 +33,7 @@ from cases.api.pagination import (
 from cases.api.schema import IF_MATCH_PARAMETER, IF_NONE_MATCH_PARAMETER
 from cases.api.views import UUID_PATTERN
 from cases.models import Case, Client, Queue
-from config.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError
 
 from ..models import Breach, CaseSLA, SLAClock, SLAPolicy, SLATarget
 from ..services import clocks_written
@@ -243,7 +243,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
             and not Case.objects.filter(client=client, external_id=external_id).exists()
         ):
             raise PreconditionFailed("No case has this external id: If-Match cannot match.")
-        try:
+        with conflict_as_precondition(expected is not None or create_only):
             result = sync.case_upsert(
                 client=client,
                 external_id=external_id,
@@ -252,10 +252,6 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
                 expected_version=expected,
                 create_only=create_only,
             )
-        except ConflictError as exc:
-            if expected is not None or create_only:
-                raise PreconditionFailed(exc.message) from exc
-            raise
         case = self._fresh(result.case.pk)
         return self._case_response(
             case, code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
@@ -320,12 +316,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
         data = serializer_class(data=self.request.data)
         data.is_valid(raise_exception=True)
         expected = parse_if_match(self.request)
-        try:
+        with conflict_as_precondition(expected is not None):
             call(case, data.validated_data, expected)
-        except ConflictError as exc:
-            if expected is not None:
-                raise PreconditionFailed(exc.message) from exc
-            raise
         return self._case_response(self._fresh(case.pk))
 
     @extend_schema(
