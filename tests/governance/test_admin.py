@@ -277,7 +277,7 @@ def test_policy_change_proposed_in_admin_then_approved_by_someone_else(
     data = {
         "policy": policy_a.pk,
         "reason": "Faster first replies",
-        "effective_at_0": "2026-12-01",
+        "effective_at_0": (timezone.localdate() + timedelta(days=30)).isoformat(),  # still ahead
         "effective_at_1": "09:00:00",
         "name": policy_a.name,
         "order": policy_a.order,
