@@ -43,28 +43,31 @@ def customer_find(*, client: Client, kind: str, value: str) -> Customer | None:
     return identity.customer if identity else None
 
 
-def case_find_by_thread(*, client: Client, thread_keys: list[str]) -> Case | None:
-    """The unresolved case holding an interaction with one of `thread_keys`, newest first."""
+def case_find_by_thread(*, client: Client, thread_keys: list[str], lock: bool = False) -> Case | None:
+    """The unresolved case holding an interaction with one of `thread_keys`, newest first;
+    `lock`: its row locked for the caller's transaction (still unresolved once locked)."""
     keys = [key for key in thread_keys if key]
     if not keys:
         return None
-    interaction = (
-        Interaction.objects.filter(client=client, thread_key__in=keys, case__status__in=UNRESOLVED_STATUSES)
-        .select_related("case")
-        .order_by("-occurred_at")
-        .first()
-    )
+    interactions = Interaction.objects.filter(
+        client=client, thread_key__in=keys, case__status__in=UNRESOLVED_STATUSES
+    ).select_related("case")
+    if lock:
+        interactions = interactions.select_for_update(of=("case",))
+    interaction = interactions.order_by("-occurred_at").first()
     return interaction.case if interaction else None
 
 
-def case_find_continuation(*, customer: Customer, at: datetime, window_hours: int) -> Case | None:
-    """The customer's unresolved case active within `window_hours` before `at`, newest first."""
-    return (
-        Case.objects.filter(
-            customer=customer,
-            status__in=UNRESOLVED_STATUSES,
-            last_activity_at__gte=at - timedelta(hours=window_hours),
-        )
-        .order_by("-last_activity_at")
-        .first()
+def case_find_continuation(
+    *, customer: Customer, at: datetime, window_hours: int, lock: bool = False
+) -> Case | None:
+    """The customer's unresolved case active within `window_hours` before `at`, newest first;
+    `lock`: its row locked for the caller's transaction (still unresolved once locked)."""
+    cases = Case.objects.filter(
+        customer=customer,
+        status__in=UNRESOLVED_STATUSES,
+        last_activity_at__gte=at - timedelta(hours=window_hours),
     )
+    if lock:
+        cases = cases.select_for_update()
+    return cases.order_by("-last_activity_at").first()

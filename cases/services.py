@@ -95,7 +95,6 @@ def identity_normalize(*, client: Client, kind: str, value: str) -> str:
         raise ApplicationError.for_field("value", str(exc)) from exc
 
 
-@transaction.atomic
 def customer_create(
     *,
     client: Client,
@@ -106,17 +105,40 @@ def customer_create(
     language: str = "en",
     actor: Any = None,
 ) -> Customer:
-    """Create a customer with its identities. An identity already used in the client is refused."""
-    normalized = [
-        (kind, identity_normalize(client=client, kind=kind, value=value)) for kind, value in identities
-    ]
+    """Create a customer with its identities (one INSERT for all of them). An identity already
+    used in the client is refused, and then nothing is created."""
+    normalized = list(
+        dict.fromkeys(
+            (kind, identity_normalize(client=client, kind=kind, value=value)) for kind, value in identities
+        )
+    )
     customer = Customer(
         client=client, display_name=display_name, segment=segment, is_vip=is_vip, language=language
     )
     customer._change_reason = "created"
-    customer.save()
-    for kind, value in normalized:
-        _identity_insert(customer=customer, kind=kind, value=value)
+    try:
+        with transaction.atomic():
+            customer.save()
+            CustomerIdentity.objects.bulk_create(
+                [
+                    CustomerIdentity(client_id=client.pk, customer=customer, kind=kind, value=value)
+                    for kind, value in normalized
+                ]
+            )
+    except IntegrityError:
+        taken = next(
+            (
+                (kind, value)
+                for kind, value in normalized
+                if CustomerIdentity.objects.filter(client_id=client.pk, kind=kind, value=value).exists()
+            ),
+            None,
+        )
+        if taken is None:
+            raise
+        raise ApplicationError.for_field(
+            "value", f"{taken[0]} {taken[1]} already belongs to another customer."
+        ) from None
     return customer
 
 
@@ -871,8 +893,11 @@ def interaction_append(
     thread_key: str = "",
     metadata: dict | None = None,
     delivery_status: str = "",
+    case_locked: bool = False,
 ) -> AppendResult:
     """Append one interaction to the case's timeline, exactly once per `(source, external_id)`.
+    `case_locked`: the caller read `case` with its row lock in the current transaction (the
+    case is not read again).
 
     Also: a channel different from the case's current one is recorded as a handoff; the first
     public agent reply sets `first_responded_at` and opens a new case; a customer writing on a
@@ -893,7 +918,8 @@ def interaction_append(
     if errors:
         raise ApplicationError("The interaction was refused.", field_errors=errors)
     when = _aware(occurred_at, "occurred_at")
-    case = _lock(case, None)
+    if not case_locked:
+        case = _lock(case, None)
     if case.status == CaseStatus.CLOSED:
         existing = _interaction_existing(case.client_id, source, external_id)
         if existing is not None:  # a re-delivery of a message the case took before it closed

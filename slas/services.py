@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from cases import events as case_events
+from cases import revisions
 from cases.choices import AuthorKind, CaseEventKind, Direction
-from cases.models import Case, CaseEvent
+from cases.models import Case, CaseEvent, Client
 from config.errors import ApplicationError
 from config.events import publish
 
@@ -207,28 +209,49 @@ def policies_for_client(client_id: int) -> list[SLAPolicy]:
     return policies
 
 
-# Live matching reads a client's policies from this in-process cache, keyed by a revision that
-# moves with every recorded change of the client's policies (queues included) or targets (the
-# latest history id and time of each: a rolled-back change can free an id for reuse, never a
-# time): one small query per case opened instead of four. Policies change through the admin and the
-# governance services, which record history; SLA repair always reads them fresh.
-_policies_cache: dict[int, tuple[tuple, list[SLAPolicy]]] = {}
+# Live matching reads a client's policies from this in-process cache, keyed by the revision of
+# the client's policies (queues included) and targets (cases.revisions): one small query per
+# case opened instead of four, none when the caller read the revision already (ingestion reads
+# it with its connector). Policies change through the admin and the governance services, which
+# record history; SLA repair always reads them fresh.
+_policies_cache: dict[int, tuple[str, list[SLAPolicy]]] = {}
+_known_revisions: ContextVar[dict[int, str] | None] = ContextVar("accord_sla_revisions", default=None)
+POLICIES_REVISION = "sla_policies_revision"
 
 
-def _policies_revision(client_id: int) -> tuple:
-    policy_history = SLAPolicy.history.model._meta.db_table
-    target_history = SLATarget.history.model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT MAX(history_id) FROM {policy_history} WHERE client_id = %s), "
-            f"(SELECT MAX(history_date) FROM {policy_history} WHERE client_id = %s), "
-            f"(SELECT MAX(t.history_id) FROM {target_history} t JOIN {SLAPolicy._meta.db_table} p "
-            "ON p.id = t.policy_id WHERE p.client_id = %s), "
-            f"(SELECT MAX(t.history_date) FROM {target_history} t JOIN {SLAPolicy._meta.db_table} p "
-            "ON p.id = t.policy_id WHERE p.client_id = %s)",
-            [client_id] * 4,
-        )
-        return tuple(cursor.fetchone())
+def policies_revision_sql(outer: str) -> RawSQL:
+    """The revision of a client's policies and targets (cases.revisions), for `annotate` on a
+    query where `outer` is the SQL of the client id; name it `POLICIES_REVISION`."""
+    return revisions.revision_sql(outer, (SLAPolicy, None), (SLATarget, "policy"))
+
+
+def _policies_revision(client_id: int) -> str:
+    known = _known_revisions.get()
+    if known and client_id in known:
+        return known[client_id]
+    table = Client._meta.db_table
+    return (
+        Client.objects.filter(pk=client_id)
+        .annotate(revision=policies_revision_sql(f'"{table}"."id"'))
+        .values_list("revision", flat=True)
+        .first()
+        or ""
+    )
+
+
+@contextmanager
+def policies_revision_known(row: Any, *, client_id: int) -> Iterator[None]:
+    """Inside the block, the policies revision of `client_id` is the one read with `row` (as
+    `POLICIES_REVISION`), not read again."""
+    known = dict(_known_revisions.get() or {})
+    revision = getattr(row, POLICIES_REVISION, None)
+    if revision is not None:
+        known[client_id] = revision
+    token = _known_revisions.set(known)
+    try:
+        yield
+    finally:
+        _known_revisions.reset(token)
 
 
 def policies_for_client_cached(client_id: int) -> list[SLAPolicy]:
@@ -464,8 +487,13 @@ def on_case_event(event: Any) -> None:
     if isinstance(event, case_events.CaseOpened):
         _open_case_slas([event])
         return
-    case_sla = (
-        CaseSLA.objects.select_related("calendar", "case", "policy").filter(case_id=event.case_id).first()
+    case_sla = next(
+        iter(
+            CaseSLA.objects.select_related("calendar", "case", "policy")
+            .filter(case_id=event.case_id)
+            .order_by()[:1]  # one per case
+        ),
+        None,
     )
     if case_sla is None or case_sla.policy_id is None:
         return
