@@ -392,8 +392,14 @@ def _bulk_items(client: Client, items: Sequence[tuple[str, dict]], actor: Any) -
     refs = References.load(client, items)
     results: list[BulkItemResult | None] = [None] * len(items)
     _bulk_open_plain_creates(client, items, actor, refs, results)
+    uses = Counter(external_id for external_id, _ in items)
     for index, (external_id, data) in enumerate(items):
         if results[index] is not None:
+            continue
+        case = refs.cases.get(external_id)
+        if case is not None and uses[external_id] == 1 and _unchanged(case, data, refs):
+            # A re-sent item (a client's retry): nothing to lock or write.
+            results[index] = BulkItemResult(index, external_id, "unchanged", case=case)
             continue
         try:
             result = case_upsert(client=client, external_id=external_id, data=data, actor=actor, refs=refs)
@@ -402,6 +408,58 @@ def _bulk_items(client: Client, items: Sequence[tuple[str, dict]], actor: Any) -
             continue
         results[index] = BulkItemResult(index, external_id, result.outcome, case=result.case)
     return results
+
+
+# What an update may carry that `_unchanged` compares; anything else takes the full path.
+_COMPARED = frozenset(
+    {
+        "subject",
+        "channel",
+        "priority",
+        "status",
+        "queue_id",
+        "customer_id",
+        "assignee_id",
+        "opened_at",
+        "occurred_at",
+        "first_contact_resolution",
+        "reason",
+    }
+)
+
+
+def _unchanged(case: Case, data: dict, refs: References) -> bool:
+    """Whether `_update` would find nothing to change and nothing to refuse in `data` for `case`
+    as the batch read it (so the item's outcome is `unchanged` as of that read). Only the fields
+    `_update` compares count; when in doubt (identities, interactions, an unknown reference),
+    False: the full path decides."""
+    if not set(data) <= _COMPARED:
+        return False
+    if "subject" in data and (data["subject"] or "").strip()[:300] != case.subject:
+        return False
+    if "channel" in data and data["channel"] != case.origin_channel:
+        return False
+    if data.get("opened_at") is not None and data["opened_at"] != case.opened_at:
+        return False
+    if data.get("priority") and data["priority"] != case.priority:
+        return False
+    if data.get("status") and data["status"] != case.status:
+        return False
+    if data.get("queue_id") is not None and (
+        data["queue_id"] not in refs.queues or data["queue_id"] != case.queue_id
+    ):
+        return False
+    if data.get("customer_id") is not None:
+        customer = refs.customers.get(data["customer_id"])
+        if customer is None or customer.pk != case.customer_id:
+            return False
+    if "assignee_id" in data:
+        user_id = data["assignee_id"]
+        if user_id is not None and user_id not in refs.users:
+            return False
+        if user_id != case.assignee_id:
+            return False
+    return True
 
 
 def _failed(index: int, external_id: str, exc: ApplicationError) -> BulkItemResult:

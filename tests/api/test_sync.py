@@ -325,3 +325,60 @@ def test_a_refused_batch_falls_back_to_item_by_item(
     assert outcomes == [("R-1", "created"), ("R-2", "updated"), ("R-3", "created")]
     assert Case.objects.get(external_id="R-2").subject == "Billing question"
     assert SLAClock.objects.filter(case__external_id__in=["R-1", "R-3"]).count() == 4
+
+
+def test_a_resent_batch_is_unchanged_without_a_write_and_at_constant_cost(
+    api_a, policy_a, queue_a, customer_a, agent_a
+):
+    """A client retrying a batch it already sent: every item unchanged, nothing written, and the
+    cost does not grow with the batch (the cases are compared as the batch read them)."""
+    from django.test.utils import CaptureQueriesContext
+
+    def batch(prefix: str, count: int) -> list[dict]:
+        return [
+            {
+                "external_id": f"{prefix}-{i}",
+                **_doc(queue_a, customer_a, priority="high", assignee_id=agent_a.pk, status="open"),
+            }
+            for i in range(count)
+        ]
+
+    def resend(items: list[dict]) -> int:
+        with CaptureQueriesContext(connection) as context:
+            response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
+        body = response.json()
+        assert (body["unchanged"], body["updated"], body["failed"]) == (len(items), 0, 0), body
+        return len(context.captured_queries)
+
+    two, twenty = batch("TWO", 2), batch("TWENTY", 20)
+    for items in (two, twenty):
+        assert api_a.post("/api/v1/cases/bulk", {"items": items}, format="json").json()["failed"] == 0
+    versions = dict(Case.objects.values_list("external_id", "version"))
+    events = CaseEvent.objects.count()
+    assert resend(two) == resend(twenty)
+    assert dict(Case.objects.values_list("external_id", "version")) == versions
+    assert CaseEvent.objects.count() == events
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome", "errors"),
+    [
+        ({"subject": "Billing question, again"}, "updated", None),
+        ({"priority": "urgent"}, "updated", None),
+        ({"status": "pending"}, "updated", None),
+        ({"assignee_id": None}, "unchanged", None),
+        ({"subject": "  Billing question  "}, "unchanged", None),
+        ({"queue_id": 999_999}, "failed", {"queue_id": ["No such queue for this client."]}),
+        (
+            {"channel": "chat"},
+            "failed",
+            {"channel": ["The origin channel of an existing case cannot change."]},
+        ),
+        ({"assignee_id": 999_999}, "failed", {"assignee_id": ["No such user serving this client."]}),
+    ],
+)
+def test_a_resent_item_that_differs_takes_the_full_path(api_a, queue_a, customer_a, change, outcome, errors):
+    item = {"external_id": "D-1", **_doc(queue_a, customer_a)}
+    assert api_a.post("/api/v1/cases/bulk", {"items": [item]}, format="json").json()["created"] == 1
+    result = api_a.post("/api/v1/cases/bulk", {"items": [{**item, **change}]}, format="json").json()
+    assert (result["results"][0]["outcome"], result["results"][0]["errors"]) == (outcome, errors)
