@@ -7,19 +7,33 @@ the state they are in: any recorded change (create, edit, delete) moves them. Th
 of it because a rolled-back change can free a history id for reuse (SQLite), never a time.
 
 `revision_sql` gives one such revision as a small SQL expression (a string, the same on
-PostgreSQL and SQLite), so a caller can read it with a row it loads anyway (ingestion reads
-every revision it needs with its connector: no extra query, and an annotation that costs next
-to nothing to build), then serve the configuration from a cache keyed by it. A change made
-without history (a queryset `update()`) is invisible to these revisions: the configuration
-models are changed through their services and the admin, which record history.
+PostgreSQL and SQLite). The apps that cache a configuration `register` its revision by name
+(in their `ready()`); the code that loads the row naming the client of a request (the API key,
+the connector of an inbound event) annotates the revisions it will need with
+`annotations(...)` and makes them `known_from` that row for the request. A cache then asks
+`known(client_id, name)` and reads the revision itself only when the request did not (a task,
+the admin): no extra query on the hot paths, and an annotation that costs next to nothing.
+
+A change made without history (a queryset `update()`) is invisible to these revisions: the
+configuration models are changed through their services and the admin, which record history.
+A request that read a revision just before a change committed serves the configuration as it
+was, as if it had arrived a moment earlier; the next request sees the change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
+from typing import Any
 
 from django.db import models
 from django.db.models.expressions import RawSQL
+
+_registry: dict[str, Callable[[str], RawSQL]] = {}
+_known: ContextVar[dict[tuple[int, str], str] | None] = ContextVar("accord_revisions", default=None)
+PREFIX = "revision__"
 
 
 def _part(model: type[models.Model], outer: str, via: str | None) -> str:
@@ -47,3 +61,70 @@ def revision_sql(outer: str, *parts: tuple[type[models.Model], str | None]) -> R
 @cache
 def _sql(outer: str, parts: tuple[tuple[type[models.Model], str | None], ...]) -> str:
     return " || '|' || ".join(_part(model, outer, via) for model, via in parts)
+
+
+def register(name: str, expression: Callable[[str], RawSQL]) -> None:
+    """Register the revision `name`: `expression(outer)` is its SQL for the client id `outer`."""
+    _registry[name] = expression
+
+
+def annotations(outer: str, names: Iterable[str] | None = None) -> dict[str, RawSQL]:
+    """For `QuerySet.annotate`: the registered revisions `names` (default: all) of the client
+    whose id is the SQL `outer` in the query (names not registered are left out)."""
+    names = _registry if names is None else names
+    return {f"{PREFIX}{name}": _registry[name](outer) for name in names if name in _registry}
+
+
+def read(client_id: int, name: str) -> str:
+    """The revision `name` of a client, read now (one query)."""
+    from .models import Client
+
+    outer = f'"{Client._meta.db_table}"."id"'
+    value = (
+        Client.objects.filter(pk=client_id)
+        .annotate(**annotations(outer, [name]))
+        .values_list(f"{PREFIX}{name}", flat=True)
+        .first()
+    )
+    return value or ""
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """The revisions `remember`ed inside the block count inside it only (one request)."""
+    token = _known.set(dict(_known.get() or {}))
+    try:
+        yield
+    finally:
+        _known.reset(token)
+
+
+def remember(row: Any, *, client_id: int) -> None:
+    """Make the revisions read with `row` (by `annotations`) the client's for the current
+    `request_scope` (nothing outside one)."""
+    values = _known.get()
+    if values is None:
+        return
+    for attribute, value in vars(row).items():
+        if attribute.startswith(PREFIX) and value is not None:
+            values[(client_id, attribute.removeprefix(PREFIX))] = value
+
+
+@contextmanager
+def known_from(row: Any, *, client_id: int) -> Iterator[None]:
+    """A `request_scope` in which the revisions read with `row` are the client's."""
+    with request_scope():
+        remember(row, client_id=client_id)
+        yield
+
+
+def known(client_id: int, name: str) -> str | None:
+    """The revision `name` of the client as the current request read it, or None."""
+    values = _known.get()
+    return values.get((client_id, name)) if values else None
+
+
+def current(client_id: int, name: str) -> str:
+    """The revision `name` of the client: as the request read it, else read now."""
+    value = known(client_id, name)
+    return value if value is not None else read(client_id, name)

@@ -7,10 +7,14 @@ class ConnectorsConfig(AppConfig):
 
     def ready(self) -> None:
         from cases import events as case_events
+        from cases import revisions
         from config.events import subscribe
         from slas import events as sla_events
 
-        from . import alerts, services, webhooks
+        from . import alerts, selectors, services, webhooks
+
+        revisions.register(selectors.ROUTING_REVISION, selectors.routing_revision_sql)
+        revisions.register(selectors.SUBSCRIPTIONS_REVISION, selectors.subscriptions_revision_sql)
 
         # Outbox rows (webhooks, alerts) are written in the transaction of the change they
         # report; their tasks are enqueued on commit (transaction.on_commit inside the handlers).

@@ -11,28 +11,31 @@ from django.db.models import Q, QuerySet
 from cases import revisions
 from cases.access import client_ids_for_user
 from cases.models import Client, CustomerIdentity, Interaction, Queue
-from slas import services as sla_services
 
 from .models import Connector, InboundEvent, RoutingRule, WebhookDelivery, WebhookSubscription
 
-ROUTING_REVISION = "routing_revision"
-SUBSCRIPTIONS_REVISION = "subscriptions_revision"
+ROUTING_REVISION = "routing"  # registered in ConnectorsConfig.ready()
+SUBSCRIPTIONS_REVISION = "webhook_subscriptions"
+
+
+def routing_revision_sql(outer: str):
+    """The revision of a client's routing rules and queues (cases.revisions)."""
+    return revisions.revision_sql(outer, (RoutingRule, None), (Queue, None))
+
+
+def subscriptions_revision_sql(outer: str):
+    """The revision of a client's webhook subscriptions (cases.revisions)."""
+    return revisions.revision_sql(outer, (WebhookSubscription, None))
 
 
 def connector_for_inbound(*, slug: str) -> Connector | None:
     """The connector of an inbound URL, with what ingestion needs joined, and the revisions of
-    its client's routing rules, webhook subscriptions and SLA policies (cases.revisions), so
-    that ingestion serves those from its caches without reading them again: one query."""
-    client_id = f'"{Connector._meta.db_table}"."client_id"'
+    its client's configuration (routing rules, webhook subscriptions, SLA policies:
+    cases.revisions), so that ingestion serves those from caches without reading them: one
+    query."""
     rows = (
         Connector.objects.select_related("client", "default_queue")
-        .annotate(
-            **{
-                ROUTING_REVISION: revisions.revision_sql(client_id, (RoutingRule, None), (Queue, None)),
-                SUBSCRIPTIONS_REVISION: revisions.revision_sql(client_id, (WebhookSubscription, None)),
-                sla_services.POLICIES_REVISION: sla_services.policies_revision_sql(client_id),
-            }
-        )
+        .annotate(**revisions.annotations(f'"{Connector._meta.db_table}"."client_id"'))
         .filter(slug=slug)
         .order_by()[:1]  # the slug is unique: no ORDER BY (the model's joins the client)
     )
@@ -77,22 +80,21 @@ def routing_rules_for_client(*, client_id: int) -> list[RoutingRule]:
     )
 
 
-# Routing rules (with their queues) and webhook subscriptions by client, as of a revision read
-# with the connector (cases.revisions); shared read-only by the requests of this process.
+# Routing rules (with their queues) and webhook subscriptions by client, as of a revision
+# (cases.revisions); shared read-only by the requests of this process.
 _routing_cache: dict[int, tuple[str, list[RoutingRule]]] = {}
 _subscriptions_cache: dict[int, tuple[str, list[WebhookSubscription]]] = {}
 
 
-def routing_rules_of_connector(connector: Connector) -> list[RoutingRule]:
-    """`routing_rules_for_client` of the connector's client, from the cache when the revision
-    read with the connector is the cached one."""
-    revision = getattr(connector, ROUTING_REVISION, None)
-    cached = _routing_cache.get(connector.client_id)
-    if revision is not None and cached is not None and cached[0] == revision:
+def routing_rules_cached(*, client_id: int) -> list[RoutingRule]:
+    """`routing_rules_for_client`, from the cache while the client's routing revision (as the
+    request read it, else read now) is the cached one."""
+    revision = revisions.current(client_id, ROUTING_REVISION)
+    cached = _routing_cache.get(client_id)
+    if cached is not None and cached[0] == revision:
         return cached[1]
-    rules = routing_rules_for_client(client_id=connector.client_id)
-    if revision is not None:
-        _routing_cache[connector.client_id] = (revision, rules)
+    rules = routing_rules_for_client(client_id=client_id)
+    _routing_cache[client_id] = (revision, rules)
     return rules
 
 
@@ -130,19 +132,10 @@ _remembered: ContextVar[dict[frozenset[int], list[WebhookSubscription]] | None] 
 
 
 @contextmanager
-def subscriptions_remembered(connector: Connector | None = None) -> Iterator[None]:
+def subscriptions_remembered() -> Iterator[None]:
     """Inside the block (one ingestion's transaction), read the clients' subscriptions once for
-    all the events it publishes; those of `connector`'s client not at all when the revision read
-    with it is the cached one."""
-    remembered: dict[frozenset[int], list[WebhookSubscription]] = {}
-    revision = getattr(connector, SUBSCRIPTIONS_REVISION, None)
-    if revision is not None:
-        cached = _subscriptions_cache.get(connector.client_id)
-        if cached is None or cached[0] != revision:
-            cached = (revision, _subscriptions_active({connector.client_id}))
-            _subscriptions_cache[connector.client_id] = cached
-        remembered[frozenset({connector.client_id})] = cached[1]
-    token = _remembered.set(remembered)
+    all the events it publishes."""
+    token = _remembered.set({})
     try:
         yield
     finally:
@@ -150,6 +143,19 @@ def subscriptions_remembered(connector: Connector | None = None) -> Iterator[Non
 
 
 def _subscriptions_active(client_ids: set[int]) -> list[WebhookSubscription]:
+    if len(client_ids) == 1:
+        (client_id,) = client_ids
+        revision = revisions.known(client_id, SUBSCRIPTIONS_REVISION)
+        if revision is not None:  # the request read it: serve the cache while it holds
+            cached = _subscriptions_cache.get(client_id)
+            if cached is None or cached[0] != revision:
+                cached = (revision, _subscriptions_read(client_ids))
+                _subscriptions_cache[client_id] = cached
+            return cached[1]
+    return _subscriptions_read(client_ids)
+
+
+def _subscriptions_read(client_ids: set[int]) -> list[WebhookSubscription]:
     return list(
         WebhookSubscription.objects.filter(client_id__in=client_ids, is_active=True).only(
             "id", "client_id", "events"
@@ -165,7 +171,7 @@ def subscriptions_for(*, client_ids: set[int], event_type: str) -> list[WebhookS
     if remembered is not None and key in remembered:
         active = remembered[key]
     else:
-        active = _subscriptions_active(client_ids)
+        active = _subscriptions_active(set(client_ids))
         if remembered is not None:
             remembered[key] = active
     return [subscription for subscription in active if event_type in (subscription.events or [])]

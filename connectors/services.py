@@ -32,6 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from cases import revisions
 from cases import selectors as case_selectors
 from cases import services as case_services
 from cases.choices import (
@@ -45,7 +46,6 @@ from cases.choices import (
 )
 from cases.models import Case, Client, Customer, Interaction, Queue
 from config.errors import ApplicationError
-from slas import services as sla_services
 
 from . import adapters, selectors
 from .adapters.base import InboundMessage, clip, digest
@@ -287,8 +287,8 @@ def _process(
             if not claimed:
                 return _duplicate(event)
             with (
-                selectors.subscriptions_remembered(connector),
-                sla_services.policies_revision_known(connector, client_id=connector.client_id),
+                selectors.subscriptions_remembered(),
+                revisions.known_from(connector, client_id=connector.client_id),
             ):
                 case, interaction = _ingest(connector, message)
     except ApplicationError as exc:
@@ -394,7 +394,7 @@ def _case_opening(
 ) -> case_services.CaseOpening:
     """The case a message with no case to join opens: routed by the client's rules, else to the
     connector's default queue."""
-    rows = selectors.routing_rules_of_connector(connector)
+    rows = selectors.routing_rules_cached(client_id=connector.client_id)
     queues = {row.queue_id: row.queue for row in rows}
     rules = [
         Rule(

@@ -7,9 +7,12 @@ class SlasConfig(AppConfig):
 
     def ready(self) -> None:
         from cases import events as case_events
+        from cases import revisions
         from config.events import subscribe
 
-        from .services import on_case_event, on_cases_opened
+        from .services import POLICIES_REVISION, on_case_event, on_cases_opened, policies_revision_sql
+
+        revisions.register(POLICIES_REVISION, policies_revision_sql)
 
         # Clocks move in the same transaction as the case change that moves them.
         for event_type in (

@@ -26,7 +26,7 @@ from django.utils import timezone
 from cases import events as case_events
 from cases import revisions
 from cases.choices import AuthorKind, CaseEventKind, Direction
-from cases.models import Case, CaseEvent, Client
+from cases.models import Case, CaseEvent
 from config.errors import ApplicationError
 from config.events import publish
 
@@ -211,52 +211,22 @@ def policies_for_client(client_id: int) -> list[SLAPolicy]:
 
 # Live matching reads a client's policies from this in-process cache, keyed by the revision of
 # the client's policies (queues included) and targets (cases.revisions): one small query per
-# case opened instead of four, none when the caller read the revision already (ingestion reads
-# it with its connector). Policies change through the admin and the governance services, which
+# case opened instead of four, none when the request read the revision with its API key or
+# connector. Policies change through the admin and the governance services, which
 # record history; SLA repair always reads them fresh.
 _policies_cache: dict[int, tuple[str, list[SLAPolicy]]] = {}
-_known_revisions: ContextVar[dict[int, str] | None] = ContextVar("accord_sla_revisions", default=None)
-POLICIES_REVISION = "sla_policies_revision"
+POLICIES_REVISION = "sla_policies"  # registered in SlasConfig.ready()
 
 
 def policies_revision_sql(outer: str) -> RawSQL:
-    """The revision of a client's policies and targets (cases.revisions), for `annotate` on a
-    query where `outer` is the SQL of the client id; name it `POLICIES_REVISION`."""
+    """The revision of a client's policies and targets (cases.revisions) for the client id at
+    the SQL `outer`."""
     return revisions.revision_sql(outer, (SLAPolicy, None), (SLATarget, "policy"))
-
-
-def _policies_revision(client_id: int) -> str:
-    known = _known_revisions.get()
-    if known and client_id in known:
-        return known[client_id]
-    table = Client._meta.db_table
-    return (
-        Client.objects.filter(pk=client_id)
-        .annotate(revision=policies_revision_sql(f'"{table}"."id"'))
-        .values_list("revision", flat=True)
-        .first()
-        or ""
-    )
-
-
-@contextmanager
-def policies_revision_known(row: Any, *, client_id: int) -> Iterator[None]:
-    """Inside the block, the policies revision of `client_id` is the one read with `row` (as
-    `POLICIES_REVISION`), not read again."""
-    known = dict(_known_revisions.get() or {})
-    revision = getattr(row, POLICIES_REVISION, None)
-    if revision is not None:
-        known[client_id] = revision
-    token = _known_revisions.set(known)
-    try:
-        yield
-    finally:
-        _known_revisions.reset(token)
 
 
 def policies_for_client_cached(client_id: int) -> list[SLAPolicy]:
     """`policies_for_client`, served from the revision-keyed cache when nothing changed."""
-    revision = _policies_revision(client_id)
+    revision = revisions.current(client_id, POLICIES_REVISION)
     cached = _policies_cache.get(client_id)
     if cached is not None and cached[0] == revision:
         return cached[1]

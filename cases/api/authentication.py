@@ -8,6 +8,7 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from .. import revisions
 from ..models import ApiKey
 from .keys import api_key_resolve
 
@@ -53,6 +54,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         key = api_key_resolve(raw)
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid (unknown, expired or revoked).")
+        revisions.remember(key, client_id=key.client_id)
         return ApiKeyPrincipal(key), key
 
     def authenticate_header(self, request):

@@ -11,6 +11,7 @@ from rest_framework import viewsets
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.views import APIView
 
+from .. import revisions
 from ..access import client_ids_for_user
 from ..models import Client
 from .authentication import request_api_key
@@ -42,11 +43,13 @@ class ApiViewMixin:
     key_forbidden_actions: tuple[str, ...] = ()
 
     def dispatch(self, request, *args, **kwargs):
-        if request.method == "POST" and HEADER in request.headers:
-            # The stored response commits with the change it describes (see idempotency).
-            with transaction.atomic():
-                return super().dispatch(request, *args, **kwargs)
-        return super().dispatch(request, *args, **kwargs)
+        # The client configuration revisions read with the API key count for this request only.
+        with revisions.request_scope():
+            if request.method == "POST" and HEADER in request.headers:
+                # The stored response commits with the change it describes (see idempotency).
+                with transaction.atomic():
+                    return super().dispatch(request, *args, **kwargs)
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         length = request.META.get("CONTENT_LENGTH") or ""

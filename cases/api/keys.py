@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError
 
+from .. import revisions
 from ..models import ApiKey, ApiKeyScope, Client
 
 KEY_PREFIX = "acc_"
@@ -84,7 +85,15 @@ def api_key_resolve(raw: str, *, now: datetime | None = None) -> ApiKey | None:
     last use at most once a minute."""
     if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         return None
-    key = ApiKey.objects.select_related("client").filter(key_hash=key_hash(raw)).first()
+    # With the revisions of the client's configuration (cases.revisions): the request serves
+    # the client's SLA policies and webhook subscriptions from caches without reading them.
+    rows = (
+        ApiKey.objects.select_related("client")
+        .annotate(**revisions.annotations(f'"{ApiKey._meta.db_table}"."client_id"'))
+        .filter(key_hash=key_hash(raw))
+        .order_by()[:1]  # the hash is unique: no ORDER BY (the model's joins the client)
+    )
+    key = next(iter(rows), None)
     now = now or timezone.now()
     if (
         key is None
