@@ -2,9 +2,11 @@
 
 A client's configuration (SLA policies and targets, routing rules and queues, webhook
 subscriptions) changes rarely and is read on every contact. Each of those models records its
-changes with django-simple-history, so the latest history id and time of a client's rows name
-the state they are in: any recorded change (create, edit, delete) moves them. The time is part
-of it because a rolled-back change can free a history id for reuse (SQLite), never a time.
+changes with django-simple-history, so the count, latest id and latest time of a client's
+history rows name the state they are in: any recorded change (create, edit, delete) adds a row.
+The count is part of it because a change committed late can carry an id and a time older than
+one already seen (ids and times are taken before commit); the time, because a rolled-back change
+can free a history id for reuse (SQLite), never a time.
 
 `revision_sql` gives one such revision as a small SQL expression (a string, the same on
 PostgreSQL and SQLite). The apps that cache a configuration `register` its revision by name
@@ -31,7 +33,7 @@ from typing import Any
 from django.db import models
 from django.db.models.expressions import RawSQL
 
-_registry: dict[str, Callable[[str], RawSQL]] = {}
+_registry: dict[str, tuple[Callable[[str], RawSQL], frozenset[str]]] = {}
 _known: ContextVar[dict[tuple[int, str], str] | None] = ContextVar("accord_revisions", default=None)
 PREFIX = "revision__"
 
@@ -46,7 +48,7 @@ def _part(model: type[models.Model], outer: str, via: str | None) -> str:
         source = f'"{history}" h JOIN "{parent}" p ON p.id = h.{field.column}'
         where = f"p.client_id = {outer}"
     return (
-        "(SELECT COALESCE(CAST(MAX(h.history_id) AS TEXT), '') || '@' || "
+        "(SELECT CAST(COUNT(*) AS TEXT) || ':' || COALESCE(CAST(MAX(h.history_id) AS TEXT), '') || '@' || "
         f"COALESCE(CAST(MAX(h.history_date) AS TEXT), '') FROM {source} WHERE {where})"
     )
 
@@ -63,27 +65,31 @@ def _sql(outer: str, parts: tuple[tuple[type[models.Model], str | None], ...]) -
     return " || '|' || ".join(_part(model, outer, via) for model, via in parts)
 
 
-def register(name: str, expression: Callable[[str], RawSQL]) -> None:
-    """Register the revision `name`: `expression(outer)` is its SQL for the client id `outer`."""
-    _registry[name] = expression
+def register(name: str, expression: Callable[[str], RawSQL], *, read_by: Iterable[str]) -> None:
+    """Register the revision `name`: `expression(outer)` is its SQL for the client id `outer`;
+    `read_by` names the request kinds that read it ("api", "ingestion")."""
+    _registry[name] = (expression, frozenset(read_by))
 
 
-def annotations(outer: str, names: Iterable[str] | None = None) -> dict[str, RawSQL]:
-    """For `QuerySet.annotate`: the registered revisions `names` (default: all) of the client
-    whose id is the SQL `outer` in the query (names not registered are left out)."""
-    names = _registry if names is None else names
-    return {f"{PREFIX}{name}": _registry[name](outer) for name in names if name in _registry}
+def annotations(outer: str, *, reader: str | None = None) -> dict[str, RawSQL]:
+    """For `QuerySet.annotate`: the registered revisions that `reader` reads (all with None), of
+    the client whose id is the SQL `outer` in the query."""
+    return {
+        f"{PREFIX}{name}": expression(outer)
+        for name, (expression, readers) in _registry.items()
+        if reader is None or reader in readers
+    }
 
 
 def read(client_id: int, name: str) -> str:
     """The revision `name` of a client, read now (one query)."""
     from .models import Client
 
-    outer = f'"{Client._meta.db_table}"."id"'
+    expression, _ = _registry[name]
     value = (
         Client.objects.filter(pk=client_id)
-        .annotate(**annotations(outer, [name]))
-        .values_list(f"{PREFIX}{name}", flat=True)
+        .annotate(revision=expression(f'"{Client._meta.db_table}"."id"'))
+        .values_list("revision", flat=True)
         .first()
     )
     return value or ""

@@ -6,9 +6,32 @@ from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
+from . import revisions
 from .access import client_ids_for_user
 from .choices import UNRESOLVED_STATUSES
-from .models import Case, CaseEvent, Client, Customer, CustomerIdentity, Interaction
+from .models import Case, CaseEvent, Client, Customer, CustomerIdentity, Interaction, Queue
+
+QUEUES_REVISION = "queues"  # registered in CasesConfig.ready()
+# A client's queues by id, as of a revision (cases.revisions); shared read-only by the requests
+# of this process.
+_queues_cache: dict[int, tuple[str, dict[int, Queue]]] = {}
+
+
+def queues_revision_sql(outer: str):
+    """The revision of a client's queues (cases.revisions)."""
+    return revisions.revision_sql(outer, (Queue, None))
+
+
+def queues_of_client(*, client_id: int) -> dict[int, Queue]:
+    """The client's queues by id, from the cache while the client's queues revision (as the
+    request read it with its API key, else read now) is the cached one."""
+    revision = revisions.current(client_id, QUEUES_REVISION)
+    cached = _queues_cache.get(client_id)
+    if cached is not None and cached[0] == revision:
+        return cached[1]
+    queues = {queue.pk: queue for queue in Queue.objects.filter(client_id=client_id).order_by()}
+    _queues_cache[client_id] = (revision, queues)
+    return queues
 
 
 def case_list(*, user) -> QuerySet[Case]:

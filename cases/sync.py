@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError, ConflictError
 
-from . import services
+from . import selectors, services
 from .choices import CaseEventKind, CaseStatus, Priority
 from .models import Case, Client, Customer, CustomerIdentity, Queue
 
@@ -58,7 +58,8 @@ class References:
         external_ids = {external_id for external_id, _ in items if external_id}
         refs = cls(client=client)
         if queue_ids:
-            refs.queues = {q.pk: q for q in Queue.objects.filter(client=client, pk__in=queue_ids)}
+            queues = selectors.queues_of_client(client_id=client.pk)
+            refs.queues = {pk: queues[pk] for pk in queue_ids if pk in queues}
         if customer_ids:
             refs.customers = {
                 c.public_id: c

@@ -13,8 +13,12 @@ class ConnectorsConfig(AppConfig):
 
         from . import alerts, selectors, services, webhooks
 
-        revisions.register(selectors.ROUTING_REVISION, selectors.routing_revision_sql)
-        revisions.register(selectors.SUBSCRIPTIONS_REVISION, selectors.subscriptions_revision_sql)
+        revisions.register(selectors.ROUTING_REVISION, selectors.routing_revision_sql, read_by=["ingestion"])
+        revisions.register(
+            selectors.SUBSCRIPTIONS_REVISION,
+            selectors.subscriptions_revision_sql,
+            read_by=["api", "ingestion"],
+        )
 
         # Outbox rows (webhooks, alerts) are written in the transaction of the change they
         # report; their tasks are enqueued on commit (transaction.on_commit inside the handlers).

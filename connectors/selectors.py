@@ -35,7 +35,7 @@ def connector_for_inbound(*, slug: str) -> Connector | None:
     query."""
     rows = (
         Connector.objects.select_related("client", "default_queue")
-        .annotate(**revisions.annotations(f'"{Connector._meta.db_table}"."client_id"'))
+        .annotate(**revisions.annotations(f'"{Connector._meta.db_table}"."client_id"', reader="ingestion"))
         .filter(slug=slug)
         .order_by()[:1]  # the slug is unique: no ORDER BY (the model's joins the client)
     )

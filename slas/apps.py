@@ -12,7 +12,7 @@ class SlasConfig(AppConfig):
 
         from .services import POLICIES_REVISION, on_case_event, on_cases_opened, policies_revision_sql
 
-        revisions.register(POLICIES_REVISION, policies_revision_sql)
+        revisions.register(POLICIES_REVISION, policies_revision_sql, read_by=("api", "ingestion"))
 
         # Clocks move in the same transaction as the case change that moves them.
         for event_type in (

@@ -89,7 +89,7 @@ def api_key_resolve(raw: str, *, now: datetime | None = None) -> ApiKey | None:
     # the client's SLA policies and webhook subscriptions from caches without reading them.
     rows = (
         ApiKey.objects.select_related("client")
-        .annotate(**revisions.annotations(f'"{ApiKey._meta.db_table}"."client_id"'))
+        .annotate(**revisions.annotations(f'"{ApiKey._meta.db_table}"."client_id"', reader="api"))
         .filter(key_hash=key_hash(raw))
         .order_by()[:1]  # the hash is unique: no ORDER BY (the model's joins the client)
     )

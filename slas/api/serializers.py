@@ -12,6 +12,7 @@ from rest_framework import serializers
 from cases.api.filters import MAX_ID
 from cases.api.serializers import (
     CustomerInputSerializer,
+    FieldsBuiltOnce,
     InteractionInputSerializer,
     PastDateTimeField,
     StrictCharField,
@@ -27,7 +28,7 @@ CLOCK_STATES = ["running", "paused", "at_risk", "breached", "met", "missed", "st
 BULK_OUTCOMES = ["created", "updated", "unchanged", "failed"]
 
 
-class ClockSerializer(serializers.ModelSerializer):
+class ClockSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     state = serializers.ChoiceField(choices=CLOCK_STATES, read_only=True)
     outcome = serializers.ChoiceField(
         choices=Outcome.choices, allow_blank=True, read_only=True, help_text="Empty while the clock runs."
@@ -117,7 +118,7 @@ def case_etag(case: Case) -> str:
     return f'"{case.version}-{digest}"'
 
 
-class CaseSerializer(serializers.ModelSerializer):
+class CaseSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     customer_id = serializers.UUIDField(source="customer.public_id", read_only=True)
