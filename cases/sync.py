@@ -61,11 +61,9 @@ class References:
             queues = selectors.queues_of_client(client_id=client.pk)
             refs.queues = {pk: queues[pk] for pk in queue_ids if pk in queues}
         if customer_ids:
+            # A merged customer's survivor is read when one is met (`_survivor`): rare, so no join.
             refs.customers = {
-                c.public_id: c
-                for c in Customer.objects.filter(client=client, public_id__in=customer_ids).select_related(
-                    "merged_into"
-                )
+                c.public_id: c for c in Customer.objects.filter(client=client, public_id__in=customer_ids)
             }
         if user_ids:
             refs.users = {

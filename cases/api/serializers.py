@@ -25,20 +25,24 @@ def validate_not_future(value):
     return value
 
 
-# For read-only model serializers: DRF's ModelSerializer builds its fields from the model's
-# metadata on every instance (about half a millisecond for a case with its clocks); these build
-# them once per class and give each instance a copy, as DRF does with declared fields. Only for
-# serializers whose fields do not depend on the instance or the request. (No docstring: the
-# schema would show it as the description of every serializer that mixes this in.)
+# For read-only (output) model serializers: DRF's ModelSerializer builds its fields from the
+# model's metadata on every instance (about half a millisecond for a case with its clocks);
+# these build them once per class and give each instance its own copies: a field is copied
+# shallowly (binding it sets attributes on the copy only; what the copies share, their
+# arguments, is only read when representing), a nested serializer deeply, as DRF copies declared
+# fields. Only for serializers whose fields do not depend on the instance or the request. (No
+# docstring: the schema would show it as the description of every serializer that mixes it in.)
 class FieldsBuiltOnce:
-
     def get_fields(self):
         cls = type(self)
         prototype = cls.__dict__.get("_fields_prototype")
         if prototype is None:
             prototype = super().get_fields()
             cls._fields_prototype = prototype
-        return copy.deepcopy(prototype)
+        return {
+            name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
+            for name, field in prototype.items()
+        }
 
 
 class PastDateTimeField(serializers.DateTimeField):

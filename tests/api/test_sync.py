@@ -382,3 +382,18 @@ def test_a_resent_item_that_differs_takes_the_full_path(api_a, queue_a, customer
     assert api_a.post("/api/v1/cases/bulk", {"items": [item]}, format="json").json()["created"] == 1
     result = api_a.post("/api/v1/cases/bulk", {"items": [{**item, **change}]}, format="json").json()
     assert (result["results"][0]["outcome"], result["results"][0]["errors"]) == (outcome, errors)
+
+
+def test_a_case_for_a_merged_customer_goes_to_the_survivor(api_a, client_a, queue_a, agent_a):
+    from cases.services import customers_merge
+    from tests.factories import CustomerFactory
+
+    survivor, merged = CustomerFactory(client=client_a), CustomerFactory(client=client_a)
+    customers_merge(survivor=survivor, merged=merged, actor=agent_a, reason="same person")
+    created = api_a.post("/api/v1/cases", _doc(queue_a, merged), format="json")
+    bulk = api_a.post(
+        "/api/v1/cases/bulk", {"items": [{"external_id": "M-1", **_doc(queue_a, merged)}]}, format="json"
+    )
+    assert created.status_code == 201 and bulk.json()["created"] == 1
+    assert Case.objects.get(public_id=created.json()["id"]).customer == survivor
+    assert Case.objects.get(external_id="M-1").customer == survivor
