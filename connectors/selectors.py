@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 
 from django.db.models import Q, QuerySet
 
@@ -33,13 +34,19 @@ def connector_for_inbound(*, slug: str) -> Connector | None:
     its client's configuration (routing rules, webhook subscriptions, SLA policies:
     cases.revisions), so that ingestion serves those from caches without reading them: one
     query."""
-    rows = (
+    return next(iter(_connectors_for_inbound().filter(slug=slug)[:1]), None)
+
+
+@cache
+def _connectors_for_inbound() -> QuerySet[Connector]:
+    # Built once (the revisions are registered when the apps are ready); each lookup filters a
+    # copy. No ORDER BY: the slug is unique (the model's joins the client).
+    client_id = f'"{Connector._meta.db_table}"."client_id"'
+    return (
         Connector.objects.select_related("client", "default_queue")
-        .annotate(**revisions.annotations(f'"{Connector._meta.db_table}"."client_id"', reader="ingestion"))
-        .filter(slug=slug)
-        .order_by()[:1]  # the slug is unique: no ORDER BY (the model's joins the client)
+        .annotate(**revisions.annotations(client_id, reader="ingestion"))
+        .order_by()
     )
-    return next(iter(rows), None)
 
 
 def connector_list(*, user) -> QuerySet[Connector]:

@@ -7,8 +7,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -80,20 +82,26 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
     return key
 
 
+@cache
+def _keys_with_revisions() -> QuerySet[ApiKey]:
+    """Keys with their client and the revisions of the client's configuration (cases.revisions),
+    so a request serves the client's queues, SLA policies and webhook subscriptions from caches
+    without reading them. Built once (the revisions are registered when the apps are ready);
+    each lookup filters a copy. No ORDER BY: the hash is unique (the model's joins the client)."""
+    client_id = f'"{ApiKey._meta.db_table}"."client_id"'
+    return (
+        ApiKey.objects.select_related("client")
+        .annotate(**revisions.annotations(client_id, reader="api"))
+        .order_by()
+    )
+
+
 def api_key_resolve(raw: str, *, now: datetime | None = None) -> ApiKey | None:
     """The usable key for `raw` (not revoked, not expired, client active), or None. Records the
     last use at most once a minute."""
     if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         return None
-    # With the revisions of the client's configuration (cases.revisions): the request serves
-    # the client's SLA policies and webhook subscriptions from caches without reading them.
-    rows = (
-        ApiKey.objects.select_related("client")
-        .annotate(**revisions.annotations(f'"{ApiKey._meta.db_table}"."client_id"', reader="api"))
-        .filter(key_hash=key_hash(raw))
-        .order_by()[:1]  # the hash is unique: no ORDER BY (the model's joins the client)
-    )
-    key = next(iter(rows), None)
+    key = next(iter(_keys_with_revisions().filter(key_hash=key_hash(raw))[:1]), None)
     now = now or timezone.now()
     if (
         key is None
