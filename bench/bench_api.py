@@ -4,7 +4,11 @@
         [--creates 2000] [--threads 8] [--cases 200000] [--lists 200] [--bulk-batches 4]
 
 1. Case creation over HTTP: gunicorn, 2 workers, loopback; each case matches an SLA policy, so its
-   clocks are computed in the request. req/s and p50/p95 latency.
+   clocks are computed in the request. req/s and p50/p95 latency, loaded by wrk (4 connections,
+   --wrk-seconds; `apt-get install wrk`) when it is installed: a C load generator leaves the two
+   cores to the server; then by a Python client (--threads threads), which competes with the
+   server for them. Every wrk response is counted by status, and the cases it created are
+   checked afterwards to have their clocks.
 2. Listing 100 cases with their clocks among --cases cases of one client (bulk-loaded rows with
    clocks): p50/p95 of GET /api/v1/cases?page_size=100 (first page and a deep cursor page).
 3. Bulk upsert: POST /api/v1/cases/bulk with 500 new cases per request: rows/s, one request at a
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -204,6 +209,64 @@ def _run(threads: int, jobs: list, call) -> tuple[float, list[float]]:
     return time.perf_counter() - started, latencies
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = %(body)s
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = %(authorization)s
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRK %%d %%.3f %%.1f %%.1f", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3))
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      io.write(string.format(" %%d=%%d", status, count))
+    end
+  end
+  io.write("\\n")
+end
+"""
+
+
+def _wrk_create(url: str, body: dict, headers: dict, seconds: int) -> None:
+    """Case creation loaded by wrk (4 connections): req/s, p50/p95, every response's status; then
+    the cases it made are checked to have their two clocks each."""
+    import json
+    import tempfile
+
+    from cases.models import Case
+    from slas.models import SLAClock
+
+    last = Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    script = WRK_SCRIPT % {
+        "body": json.dumps(json.dumps(body)),
+        "authorization": json.dumps(headers["Authorization"]),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        output = subprocess.run(
+            ["wrk", "-t1", "-c4", f"-d{seconds}s", "-s", lua.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK "))
+    _, count, duration, p50, p95, *statuses = line.split()
+    made = Case.objects.filter(pk__gt=last)
+    clocks = SLAClock.objects.filter(case__in=made).count()
+    print(
+        f"case create over HTTP (gunicorn 2 workers, wrk 4 connections, clocks computed): "
+        f"{int(count) / float(duration):,.0f} req/s, p50 {float(p50):.1f} ms, p95 {float(p95):.1f} ms; "
+        f"statuses {' '.join(statuses)}; {made.count():,} cases made, {clocks:,} clocks"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--creates", type=int, default=2000)
@@ -212,11 +275,12 @@ def main() -> None:
     parser.add_argument("--lists", type=int, default=200)
     parser.add_argument("--bulk-batches", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--wrk-seconds", type=int, default=20)
     args = parser.parse_args()
 
     _ensure_database(os.environ["DATABASE_URL"])
     print("migrating and loading…", flush=True)
-    raw, queue_id, customer_id, _ = _setup(args.cases)
+    raw, queue_id, customer_id, Case = _setup(args.cases)
     base = f"http://127.0.0.1:{args.port}/api/v1"
     headers = {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"}
     server = _serve(args.port)
@@ -236,10 +300,13 @@ def main() -> None:
 
         print("server up; measuring…", flush=True)
         _run(args.threads, list(range(100)), create)  # warm up both workers
+        if shutil.which("wrk"):
+            _wrk_create(f"{base}/cases", body, headers, args.wrk_seconds)
         elapsed, latencies = _run(args.threads, list(range(args.creates)), create)
         p50, p95 = _percentiles(latencies)
         print(
-            f"case create over HTTP (gunicorn 2 workers, {args.threads} client threads, clocks computed): "
+            f"case create over HTTP (gunicorn 2 workers, Python client {args.threads} threads, clocks "
+            "computed): "
             f"{args.creates / elapsed:,.0f} req/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms"
         )
 
@@ -263,7 +330,7 @@ def main() -> None:
 
             _, latencies = _run(1, list(range(args.lists)), get)
             p50, p95 = _percentiles(latencies)
-            total = args.cases + args.creates + 100
+            total = Case.objects.count()
             print(f"list 100 cases with clocks among {total:,} ({label}): p50 {p50:.1f} ms, p95 {p95:.1f} ms")
 
         # 3. Bulk upsert of new cases.
