@@ -12,9 +12,10 @@ can free a history id for reuse (SQLite), never a time.
 PostgreSQL and SQLite). The apps that cache a configuration `register` its revision by name
 (in their `ready()`); the code that loads the row naming the client of a request (the API key,
 the connector of an inbound event) annotates the revisions it will need with
-`annotations(...)` and makes them `known_from` that row for the request. A cache then asks
-`known(client_id, name)` and reads the revision itself only when the request did not (a task,
-the admin): no extra query on the hot paths, and an annotation that costs next to nothing.
+`annotations(...)` and makes them known for the request (`request_scope` + `remember`, or
+`known_from`). A cache then asks `current(client_id, name)`, which reads the revision itself
+only when the request did not (a task, the admin, a replay): no extra query on the hot paths,
+and an annotation that costs next to nothing.
 
 A change made without history (a queryset `update()`) is invisible to these revisions: the
 configuration models are changed through their services and the admin, which record history.
