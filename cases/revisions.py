@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import models
 from django.db.models.expressions import RawSQL
@@ -37,6 +37,7 @@ from django.db.models.expressions import RawSQL
 _registry: dict[str, tuple[Callable[[str], RawSQL], frozenset[str]]] = {}
 _known: ContextVar[dict[tuple[int, str], str] | None] = ContextVar("accord_revisions", default=None)
 PREFIX = "revision__"
+T = TypeVar("T")
 
 
 def _part(model: type[models.Model], outer: str, via: str | None) -> str:
@@ -135,3 +136,25 @@ def current(client_id: int, name: str) -> str:
     """The revision `name` of the client: as the request read it, else read now."""
     value = known(client_id, name)
     return value if value is not None else read(client_id, name)
+
+
+class RevisionCache(Generic[T]):
+    """One kind of client configuration, per client, in this process, as of the revision `name`
+    (what it holds is shared read-only by the requests of the process)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._entries: dict[int, tuple[str, T]] = {}
+
+    def get(self, client_id: int, load: Callable[[], T], *, only_known: bool = False) -> T:
+        """The cached value while the client's revision is the cached one, else `load()` (then
+        cached). `only_known`: use the cache only when the request read the revision (reading
+        it would cost as much as `load`)."""
+        revision = known(client_id, self.name) if only_known else current(client_id, self.name)
+        if revision is None:
+            return load()
+        entry = self._entries.get(client_id)
+        if entry is None or entry[0] != revision:
+            entry = (revision, load())  # the revision is read first: never newer than the value
+            self._entries[client_id] = entry
+        return entry[1]

@@ -12,9 +12,7 @@ from .choices import UNRESOLVED_STATUSES
 from .models import Case, CaseEvent, Client, Customer, CustomerIdentity, Interaction, Queue
 
 QUEUES_REVISION = "queues"  # registered in CasesConfig.ready()
-# A client's queues by id, as of a revision (cases.revisions); shared read-only by the requests
-# of this process.
-_queues_cache: dict[int, tuple[str, dict[int, Queue]]] = {}
+_queues_cache: revisions.RevisionCache[dict[int, Queue]] = revisions.RevisionCache(QUEUES_REVISION)
 
 
 def queues_revision_sql(outer: str):
@@ -25,13 +23,9 @@ def queues_revision_sql(outer: str):
 def queues_of_client(*, client_id: int) -> dict[int, Queue]:
     """The client's queues by id, from the cache while the client's queues revision (as the
     request read it with its API key, else read now) is the cached one."""
-    revision = revisions.current(client_id, QUEUES_REVISION)
-    cached = _queues_cache.get(client_id)
-    if cached is not None and cached[0] == revision:
-        return cached[1]
-    queues = {queue.pk: queue for queue in Queue.objects.filter(client_id=client_id).order_by()}
-    _queues_cache[client_id] = (revision, queues)
-    return queues
+    return _queues_cache.get(
+        client_id, lambda: {queue.pk: queue for queue in Queue.objects.filter(client_id=client_id).order_by()}
+    )
 
 
 def case_list(*, user) -> QuerySet[Case]:

@@ -136,9 +136,7 @@ def customer_create(
         )
         if taken is None:
             raise
-        raise ApplicationError.for_field(
-            "value", f"{taken[0]} {taken[1]} already belongs to another customer."
-        ) from None
+        raise _identity_taken(*taken) from None
     return customer
 
 
@@ -188,9 +186,11 @@ def _identity_insert(*, customer: Customer, kind: str, value: str) -> CustomerId
         ).first()
         if existing is not None and existing.customer_id == customer.id:
             return existing
-        raise ApplicationError.for_field(
-            "value", f"{kind} {value} already belongs to another customer."
-        ) from None
+        raise _identity_taken(kind, value) from None
+
+
+def _identity_taken(kind: str, value: str) -> ApplicationError:
+    return ApplicationError.for_field("value", f"{kind} {value} already belongs to another customer.")
 
 
 @transaction.atomic

@@ -87,22 +87,16 @@ def routing_rules_for_client(*, client_id: int) -> list[RoutingRule]:
     )
 
 
-# Routing rules (with their queues) and webhook subscriptions by client, as of a revision
-# (cases.revisions); shared read-only by the requests of this process.
-_routing_cache: dict[int, tuple[str, list[RoutingRule]]] = {}
-_subscriptions_cache: dict[int, tuple[str, list[WebhookSubscription]]] = {}
+_routing_cache: revisions.RevisionCache[list[RoutingRule]] = revisions.RevisionCache(ROUTING_REVISION)
+_subscriptions_cache: revisions.RevisionCache[list[WebhookSubscription]] = revisions.RevisionCache(
+    SUBSCRIPTIONS_REVISION
+)
 
 
 def routing_rules_cached(*, client_id: int) -> list[RoutingRule]:
     """`routing_rules_for_client`, from the cache while the client's routing revision (as the
     request read it, else read now) is the cached one."""
-    revision = revisions.current(client_id, ROUTING_REVISION)
-    cached = _routing_cache.get(client_id)
-    if cached is not None and cached[0] == revision:
-        return cached[1]
-    rules = routing_rules_for_client(client_id=client_id)
-    _routing_cache[client_id] = (revision, rules)
-    return rules
+    return _routing_cache.get(client_id, lambda: routing_rules_for_client(client_id=client_id))
 
 
 def interaction_by_public_id(*, client_id: int, public_ids: list[str]) -> Interaction | None:
@@ -152,13 +146,7 @@ def subscriptions_remembered() -> Iterator[None]:
 def _subscriptions_active(client_ids: set[int]) -> list[WebhookSubscription]:
     if len(client_ids) == 1:
         (client_id,) = client_ids
-        revision = revisions.known(client_id, SUBSCRIPTIONS_REVISION)
-        if revision is not None:  # the request read it: serve the cache while it holds
-            cached = _subscriptions_cache.get(client_id)
-            if cached is None or cached[0] != revision:
-                cached = (revision, _subscriptions_read(client_ids))
-                _subscriptions_cache[client_id] = cached
-            return cached[1]
+        return _subscriptions_cache.get(client_id, lambda: _subscriptions_read(client_ids), only_known=True)
     return _subscriptions_read(client_ids)
 
 

@@ -214,8 +214,8 @@ def policies_for_client(client_id: int) -> list[SLAPolicy]:
 # case opened instead of four, none when the request read the revision with its API key or
 # connector. Policies change through the admin and the governance services, which
 # record history; SLA repair always reads them fresh.
-_policies_cache: dict[int, tuple[str, list[SLAPolicy]]] = {}
 POLICIES_REVISION = "sla_policies"  # registered in SlasConfig.ready()
+_policies_cache: revisions.RevisionCache[list[SLAPolicy]] = revisions.RevisionCache(POLICIES_REVISION)
 
 
 def policies_revision_sql(outer: str) -> RawSQL:
@@ -226,13 +226,7 @@ def policies_revision_sql(outer: str) -> RawSQL:
 
 def policies_for_client_cached(client_id: int) -> list[SLAPolicy]:
     """`policies_for_client`, served from the revision-keyed cache when nothing changed."""
-    revision = revisions.current(client_id, POLICIES_REVISION)
-    cached = _policies_cache.get(client_id)
-    if cached is not None and cached[0] == revision:
-        return cached[1]
-    policies = policies_for_client(client_id)
-    _policies_cache[client_id] = (revision, policies)
-    return policies
+    return _policies_cache.get(client_id, lambda: policies_for_client(client_id))
 
 
 def policy_match(
