@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.bulk import rows_insert
 from config.errors import ApplicationError, ConflictError
 from config.events import publish
 
@@ -313,15 +314,22 @@ class CaseOpening:
     reason: str = ""
 
 
+# `Channel.values` and the like build a list on every read: checks use these sets.
+_CHANNELS = frozenset(Channel.values)
+_PRIORITIES = frozenset(Priority.values)
+_AUTHOR_KINDS = frozenset(AuthorKind.values)
+_DIRECTIONS = frozenset(Direction.values)
+
+
 def _opening_errors(client: Client, opening: CaseOpening, serves) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if opening.customer.client_id != client.pk:
         errors["customer"] = ["This customer belongs to another client."]
     if opening.queue.client_id != client.pk:
         errors["queue"] = ["This queue belongs to another client."]
-    if opening.channel not in Channel.values:
+    if opening.channel not in _CHANNELS:
         errors["channel"] = [f"Unknown channel {opening.channel!r}."]
-    if opening.priority not in Priority.values:
+    if opening.priority not in _PRIORITIES:
         errors["priority"] = [f"Unknown priority {opening.priority!r}."]
     if not opening.subject.strip():
         errors["subject"] = ["A case needs a subject."]
@@ -531,9 +539,11 @@ def cases_open_bulk(*, client: Client, openings: Sequence[CaseOpening], actor: A
         )
     who = Actor.of(actor)
     cases = [_new_case(client, o, _aware(o.opened_at, "opened_at")) for o in openings]
-    Case.objects.bulk_create(cases)
-    CaseEvent.objects.bulk_create(
-        [_opened_record(case, who, opening.reason) for case, opening in zip(cases, openings, strict=True)]
+    rows_insert(Case, cases)
+    rows_insert(
+        CaseEvent,
+        [_opened_record(case, who, opening.reason) for case, opening in zip(cases, openings, strict=True)],
+        ids=False,
     )
     if cases:
         publish(events.CasesOpened(client_id=client.pk, openings=tuple(_opened_event(c) for c in cases)))
@@ -756,7 +766,7 @@ def case_priority_set(
     occurred_at: datetime | None = None,
 ) -> Case:
     """Change the priority; the SLA engine recomputes targets from each clock's own start."""
-    if priority not in Priority.values:
+    if priority not in _PRIORITIES:
         raise ApplicationError.for_field("priority", f"Unknown priority {priority!r}.")
     case = _lock(case, expected_version)
     if case.status == CaseStatus.CLOSED:
@@ -905,11 +915,11 @@ def interaction_append(
     closed case.
     """
     errors: dict[str, list[str]] = {}
-    if channel not in Channel.values:
+    if channel not in _CHANNELS:
         errors["channel"] = [f"Unknown channel {channel!r}."]
-    if direction not in Direction.values:
+    if direction not in _DIRECTIONS:
         errors["direction"] = [f"Unknown direction {direction!r}."]
-    if author_kind not in AuthorKind.values:
+    if author_kind not in _AUTHOR_KINDS:
         errors["author_kind"] = [f"Unknown author kind {author_kind!r}."]
     if direction == Direction.INBOUND and author_kind not in (AuthorKind.CUSTOMER, AuthorKind.SYSTEM):
         errors["author_kind"] = ["An inbound interaction comes from the customer."]

@@ -27,6 +27,7 @@ from cases import events as case_events
 from cases import revisions
 from cases.choices import AuthorKind, CaseEventKind, Direction
 from cases.models import Case, CaseEvent
+from config.bulk import rows_insert
 from config.errors import ApplicationError
 from config.events import publish
 
@@ -189,7 +190,8 @@ class PolicyChoice:
 
 
 def policies_for_client(client_id: int) -> list[SLAPolicy]:
-    """Active policies of a client in order, with what matching and snapshots need (4 queries)."""
+    """Active policies of a client in order, with what matching and snapshots need (4 queries):
+    each carries its `current_version` and the ids of the queues it is limited to."""
     policies = list(
         SLAPolicy.objects.filter(client_id=client_id, is_active=True)
         .select_related("calendar")
@@ -206,6 +208,7 @@ def policies_for_client(client_id: int) -> list[SLAPolicy]:
         )
         for policy in policies:
             policy.current_version = versions.get(policy.pk)
+            policy.matched_queue_ids = frozenset(q.pk for q in policy.queues.all())
     return policies
 
 
@@ -238,7 +241,9 @@ def policy_match(
             continue
         if policy.priorities and priority not in policy.priorities:
             continue
-        queue_ids = {q.pk for q in policy.queues.all()}
+        queue_ids = getattr(policy, "matched_queue_ids", None)  # set by policies_for_client
+        if queue_ids is None:
+            queue_ids = {q.pk for q in policy.queues.all()}
         if queue_ids and queue_id not in queue_ids:
             continue
         if policy.segments and segment not in policy.segments:
@@ -333,7 +338,7 @@ class _Pending:
     met: list[sla_events.ClockAlert] = dataclasses.field(default_factory=list)
 
     def flush(self) -> None:
-        ClockEvent.objects.bulk_create(self.events, batch_size=2000)
+        rows_insert(ClockEvent, self.events, ids=False)
         breaches_record(self.breaches)
         SLAWarning.objects.bulk_create(self.warnings, batch_size=2000, ignore_conflicts=True)
         if self.warned:
@@ -346,7 +351,7 @@ class _Pending:
 
 def _record_changes(
     pending: _Pending,
-    case: Case,
+    case: Case | _OpenedCase,
     row: SLAClock,
     changes: Iterable[engine.Change],
     detected_by: str,
@@ -513,26 +518,52 @@ def on_cases_opened(event: case_events.CasesOpened) -> None:
     _open_case_slas(event.openings)
 
 
+@dataclass(frozen=True)
+class _OpenedCase:
+    """What clock rows and alerts read of a case just opened, taken from its `CaseOpened`: the
+    case's model instance is not needed (nor built) to start its clocks."""
+
+    pk: int
+    client_id: int
+    queue_id: int
+    priority: str
+    origin_channel: str
+    current_channel: str
+
+    @classmethod
+    def of(cls, opened: case_events.CaseOpened) -> _OpenedCase:
+        return cls(
+            opened.case_id,
+            opened.client_id,
+            opened.queue_id,
+            opened.priority,
+            opened.channel,
+            opened.channel,
+        )
+
+
+@dataclass(frozen=True)
+class _PolicyStart:
+    """A matched policy's snapshot (stored JSON and engine view), built once per policy and
+    batch: every case a batch opens under one policy starts from the same one."""
+
+    data: dict
+    snapshot: engine.PolicySnapshot
+
+
 def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
     """Match each opened case's policy and start its clocks: the policies read once per client,
     the case SLAs, clocks and clock events written in one statement each, whatever the count.
     The events carry what matching and the clocks need: no case is read back."""
     pending = _Pending()
     case_slas: list[CaseSLA] = []
-    started: list[tuple[Case, engine.CaseClocks, list[SLAClock], list[engine.Change]]] = []
+    started: list[tuple[_OpenedCase, engine.CaseClocks, list[SLAClock], list[engine.Change]]] = []
     policies: dict[int, list[SLAPolicy]] = {}
+    starts: dict[int, _PolicyStart] = {}
     for opened in openings:
         if opened.client_id not in policies:
             policies[opened.client_id] = policies_for_client_cached(opened.client_id)
-        case = Case(
-            pk=opened.case_id,
-            client_id=opened.client_id,
-            queue_id=opened.queue_id,
-            priority=opened.priority,
-            origin_channel=opened.channel,
-            current_channel=opened.channel,
-            status=opened.status,
-        )
+        case = _OpenedCase.of(opened)
         choice = policy_match(
             policies=policies[opened.client_id],
             channel=opened.channel,
@@ -541,15 +572,25 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
             segment=opened.customer_segment,
         )
         case_sla = CaseSLA(
-            case=case, client_id=opened.client_id, unmatched_reason="" if choice.policy else choice.reason
+            case_id=case.pk, client_id=case.client_id, unmatched_reason="" if choice.policy else choice.reason
         )
         case_slas.append(case_sla)
         if choice.policy is None:
             continue
-        case_sla.policy, case_sla.policy_version = choice.policy, choice.version
-        case_sla.calendar = choice.policy.calendar
-        case_sla.snapshot = policy_snapshot_data(choice.policy)
-        state = engine.CaseClocks(policy=_snapshot(case_sla, calendar_compiled(case_sla.calendar)))
+        policy = choice.policy
+        start = starts.get(policy.pk)
+        if start is None:
+            data = policy_snapshot_data(policy)
+            start = starts[policy.pk] = _PolicyStart(
+                data,
+                policy_snapshot(
+                    data, calendar_compiled(policy.calendar), policy_id=policy.pk, version=choice.version
+                ),
+            )
+        case_sla.policy, case_sla.policy_version = policy, choice.version
+        case_sla.calendar = policy.calendar
+        case_sla.snapshot = start.data
+        state = engine.CaseClocks(policy=start.snapshot)
         changes = engine.apply(state, _engine_event(opened))
         case_sla.last_event_at = opened.occurred_at
         if opened.first_message_at is not None:  # the message that came with the opening
@@ -561,8 +602,8 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
         started.append(
             (case, state, [_new_clock_row(case, case_sla, clock) for clock in state.clocks], changes)
         )
-    CaseSLA.objects.bulk_create(case_slas)
-    SLAClock.objects.bulk_create([row for _, _, rows, _ in started for row in rows])
+    rows_insert(CaseSLA, case_slas)
+    rows_insert(SLAClock, [row for _, _, rows, _ in started for row in rows])
     clocks_of = {case.pk: rows for case, _, rows, _ in started}
     for case_sla in case_slas:
         _remember(case_sla, clocks_of.get(case_sla.case_id, []))
@@ -571,7 +612,7 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
     pending.flush()
 
 
-def _new_clock_row(case: Case, case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
+def _new_clock_row(case: Case | _OpenedCase, case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
     row = SLAClock(
         client_id=case.client_id,
         case_id=case.pk,
@@ -591,7 +632,7 @@ def _new_clock_row(case: Case, case_sla: CaseSLA, clock: engine.Clock) -> SLAClo
 
 def _record_case_changes(
     pending: _Pending,
-    case: Case,
+    case: Case | _OpenedCase,
     by_key: dict[tuple[str, int], SLAClock],
     changes: Iterable[engine.Change],
     state: engine.CaseClocks,
@@ -872,7 +913,7 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
             (slas_to_update if case_sla.pk else slas_to_create).append(case_sla)
     if dry_run:
         return diffs
-    CaseSLA.objects.bulk_create(slas_to_create, batch_size=1000)
+    rows_insert(CaseSLA, slas_to_create)
     CaseSLA.objects.bulk_update(
         slas_to_update,
         [
@@ -886,7 +927,7 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
         ],
         batch_size=1000,
     )
-    SLAClock.objects.bulk_create(clocks_to_create, batch_size=1000)
+    rows_insert(SLAClock, clocks_to_create)
     SLAClock.objects.bulk_update(
         clocks_to_update, [*_CLOCK_FIELDS, "policy", "policy_version", "calendar"], batch_size=1000
     )

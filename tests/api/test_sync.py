@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from cases.models import Case, CaseEvent, Interaction
-from slas.models import SLAClock
+from slas.models import CaseSLA, ClockEvent, SLAClock
 from tests.api.conftest import key_client
 
 pytestmark = pytest.mark.django_db
@@ -201,11 +202,59 @@ def test_bulk_size_limits(api_a, count):
     assert "items" in response.json()["errors"]
 
 
-def test_bulk_of_500(api_a, policy_a, queue_a, customer_a):
+def _written_shape(case: Case) -> tuple:
+    """What opening `case` wrote (its SLA state, clocks, clock events and timeline), with times
+    relative to its opening, to compare a case opened in bulk with one opened alone."""
+    sla = CaseSLA.objects.get(case=case)
+    at = case.opened_at
+    second = at.replace(microsecond=0)  # due and warning times are whole business seconds
+    return (
+        case.status,
+        case.priority,
+        case.tier,
+        case.version,
+        (sla.policy_id, sla.policy_version, sla.calendar_id, sla.snapshot, sla.engine_state),
+        sla.unmatched_reason,
+        sla.last_event_at - at,
+        sorted(
+            (
+                *(c.metric, c.cycle, c.channel, c.queue_id, c.policy_id, c.warning_percent, c.target_seconds),
+                *(c.due_at - second, c.warn_at - second, c.paused_seconds, c.pauses, c.outcome, c.stopped_at),
+            )
+            for c in case.clocks.all()
+        ),
+        sorted(
+            (
+                (e.kind, e.at - at, e.clock.metric, e.detail, e.reason)
+                for e in ClockEvent.objects.filter(case=case)
+            ),
+            key=lambda event: event[:3],
+        ),
+        [(e.kind, e.after, e.actor_label, e.reason, e.occurred_at - at) for e in case.events.all()],
+    )
+
+
+def test_bulk_of_500_writes_what_opening_one_case_writes(api_a, policy_a, queue_a, customer_a):
+    """500 new cases go in bulk (COPY on PostgreSQL, config.bulk); each is stored exactly as the
+    same case opened alone through POST /cases (row by row)."""
+    alone = api_a.post("/api/v1/cases", {"external_id": "ALONE", **_doc(queue_a, customer_a)}, format="json")
+    assert alone.status_code == 201
     items = [{"external_id": f"N-{i}", **_doc(queue_a, customer_a)} for i in range(500)]
+    started = timezone.now()
     response = api_a.post("/api/v1/cases/bulk", {"items": items}, format="json")
     assert response.json()["created"] == 500
-    assert SLAClock.objects.count() == 1000
+    assert SLAClock.objects.count() == 1002
+    assert ClockEvent.objects.count() == 1002
+    expected = _written_shape(Case.objects.get(external_id="ALONE"))
+    bulk = list(Case.objects.filter(external_id__startswith="N-"))
+    assert {case.external_id for case in bulk} == {f"N-{i}" for i in range(500)}
+    for case in bulk[:: len(bulk) // 10] + bulk[-1:]:
+        assert _written_shape(case) == expected
+    # Ids came back: each result names its own case, and auto timestamps were set.
+    results = response.json()["results"]
+    assert sorted(r["id"] for r in results) == sorted(str(c.public_id) for c in bulk)
+    assert CaseSLA.objects.filter(updated_at__lt=started).count() == 1
+    assert not ClockEvent.objects.filter(recorded_at__isnull=True).exists()
 
 
 @pytest.mark.postgres

@@ -1,0 +1,118 @@
+"""Inserting many rows of one model at once: COPY on PostgreSQL, `bulk_create` elsewhere.
+
+`bulk_create` prepares every field of every row through Django's field API, then psycopg quotes
+each value into a text array in Python (the client-side cursor); for the thousands of rows a
+bulk sync writes (clocks, clock events, case SLAs) that is most of the request. `rows_insert`
+sends batches of `COPY_MIN_ROWS` rows or more with COPY instead: psycopg formats COPY rows in C.
+Values whose preparation is the identity (ints, strings, aware datetimes, UUIDs, booleans, None
+on fields of Django's own plain types) go as they are; any other value (a JSON document, a
+choices member, a naive datetime, a custom field's value) goes through the field's own
+`get_db_prep_save`, so what is stored is what `bulk_create` stores.
+
+What differs from `bulk_create`, and why callers can rely on it:
+- ids: COPY returns nothing, so with `ids=True` they are taken from the table's sequence first
+  (one statement) and set on the objects, as `bulk_create` sets them.
+- the COPY is logged in `connection.queries` (query-count tests see it) and database errors are
+  Django's (an IntegrityError is `django.db.IntegrityError`), but `execute_wrapper` hooks do not
+  see it: it is not an `execute`.
+- no `ignore_conflicts` / `update_conflicts`: COPY has no ON CONFLICT; use `bulk_create`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import nullcontext
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+from django.db import connections, models, router
+from django.utils import timezone
+
+COPY_MIN_ROWS = 64
+
+M = TypeVar("M", bound=models.Model)
+
+# Django's own field classes whose preparation returns a value of these exact types unchanged.
+_PLAIN_FIELDS = (
+    models.AutoField,
+    models.BigAutoField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
+    models.PositiveSmallIntegerField,
+    models.CharField,
+    models.TextField,
+    models.DateTimeField,
+    models.UUIDField,
+    models.BooleanField,
+)
+_PLAIN_TYPES = (int, str, datetime, UUID, bool)
+
+
+def _is_plain(field: models.Field) -> bool:
+    if field.is_relation:
+        return _is_plain(field.target_field)
+    return type(field) in _PLAIN_FIELDS
+
+
+def rows_insert(model: type[M], objs: Iterable[M], *, ids: bool = True) -> list[M]:
+    """Insert `objs` (new instances of `model`, in one statement's worth) and return them, with
+    their ids set when `ids`. Fewer than COPY_MIN_ROWS rows, or a database other than
+    PostgreSQL: `bulk_create`."""
+    objs = list(objs)
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql" or len(objs) < COPY_MIN_ROWS:
+        return model.objects.bulk_create(objs)
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.pk]
+    plain = [_is_plain(f) for f in fields]
+    now = timezone.now()
+    rows = []
+    for obj in objs:
+        row = []
+        for field, is_plain in zip(fields, plain, strict=True):
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                setattr(obj, field.attname, now)
+            value = getattr(obj, field.attname)
+            if value is None or (
+                is_plain
+                and type(value) in _PLAIN_TYPES
+                and (type(value) is not datetime or value.tzinfo is not None)
+            ):
+                pass
+            elif hasattr(value, "resolve_expression"):  # a database default or expression
+                return model.objects.bulk_create(objs)
+            else:
+                value = field.get_db_prep_save(value, connection)
+            row.append(value)
+        rows.append(row)
+    table = connection.ops.quote_name(meta.db_table)
+    columns = [connection.ops.quote_name(f.column) for f in fields]
+    with connection.cursor() as cursor:
+        if ids:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [table, meta.pk.column, len(objs)],
+            )
+            for obj, row, (pk,) in zip(objs, rows, cursor.fetchall(), strict=True):
+                obj.pk = pk
+                row.append(pk)
+            columns.append(connection.ops.quote_name(meta.pk.column))
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with connection.wrap_database_errors, _logged(cursor, sql), cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return objs
+
+
+def _logged(cursor, sql: str):
+    """Log the COPY where Django logs statements (DEBUG, query-count tests), as an execute is."""
+    if hasattr(cursor, "debug_sql"):  # CursorDebugWrapper: the connection logs its queries
+        return cursor.debug_sql(sql)
+    return nullcontext()

@@ -1,0 +1,128 @@
+"""config.bulk.rows_insert: many rows in one COPY on PostgreSQL (bulk_create below COPY_MIN_ROWS
+and on SQLite); what is stored is what bulk_create stores, ids included."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from cases.choices import CaseEventKind
+from cases.models import Case, CaseEvent
+from config.bulk import COPY_MIN_ROWS, rows_insert
+from slas.models import ClockEventKind, SLAClock
+from tests.factories import CaseFactory
+
+pytestmark = pytest.mark.django_db
+
+# Text COPY escapes backslashes, tabs and newlines; JSON adds quotes; NUL-free unicode.
+AWKWARD = 'tab\there, new\nline, back\\slash, "quoted", \\N, NULL, ünïcødé ✓, {brace}'
+
+
+def _events(case, count: int) -> list[CaseEvent]:
+    return [
+        CaseEvent(
+            case=case,
+            client=case.client,
+            kind=CaseEventKind.UPDATED,  # a choices member, stored as its value
+            actor_label="" if i % 2 else AWKWARD,
+            before={"text": AWKWARD, "n": i, "nested": [None, True, 1.5]},
+            after={},
+            reason=f"{i}:{AWKWARD}",
+            occurred_at=case.opened_at,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("count", [3, COPY_MIN_ROWS, 300])
+def test_rows_are_stored_as_given_with_their_ids(count):
+    case = CaseFactory()
+    with CaptureQueriesContext(connection) as context:
+        created = rows_insert(CaseEvent, _events(case, count))
+    assert [row.pk is not None for row in created] == [True] * count
+    assert all(not row._state.adding for row in created)
+    stored = {event.pk: event for event in CaseEvent.objects.filter(pk__in=[row.pk for row in created])}
+    assert len(stored) == count
+    for i, row in enumerate(created):
+        event = stored[row.pk]
+        assert event.kind == "updated" and event.case_id == case.pk and event.client_id == case.client_id
+        assert event.before == {"text": AWKWARD, "n": i, "nested": [None, True, 1.5]}
+        assert event.after == {}
+        assert event.reason == f"{i}:{AWKWARD}"
+        assert event.actor_label == ("" if i % 2 else AWKWARD)
+        assert event.actor_id is None and event.interaction_id is None
+        assert event.occurred_at == case.opened_at
+        assert event.recorded_at is not None and event.recorded_at == row.recorded_at
+    statements = [q["sql"] for q in context.captured_queries]
+    copied = connection.vendor == "postgresql" and count >= COPY_MIN_ROWS
+    assert any(sql.startswith("COPY ") for sql in statements) == copied
+
+
+@pytest.mark.postgres
+def test_later_inserts_take_ids_after_the_copied_ones():
+    case = CaseFactory()
+    created = rows_insert(CaseEvent, _events(case, COPY_MIN_ROWS))
+    after = CaseEvent.objects.create(
+        case=case, client=case.client, kind=CaseEventKind.UPDATED, occurred_at=case.opened_at
+    )
+    assert after.pk > max(row.pk for row in created)
+
+
+@pytest.mark.postgres
+def test_rows_without_ids_are_copied_in_one_statement():
+    case = CaseFactory()
+    with CaptureQueriesContext(connection) as context:
+        rows_insert(CaseEvent, _events(case, COPY_MIN_ROWS), ids=False)
+    assert [q["sql"].split()[0] for q in context.captured_queries] == ["COPY"]
+    assert CaseEvent.objects.filter(kind=CaseEventKind.UPDATED).count() == COPY_MIN_ROWS
+
+
+@pytest.mark.postgres
+def test_a_refused_copy_raises_djangos_integrity_error_and_writes_nothing():
+    template = CaseFactory(external_id="TAKEN")
+    cases = [
+        Case(
+            client=template.client,
+            customer=template.customer,
+            queue=template.queue,
+            subject=f"s{i}",
+            origin_channel="email",
+            current_channel="email",
+            opened_at=template.opened_at,
+            last_activity_at=template.opened_at,
+            external_id="TAKEN" if i == COPY_MIN_ROWS - 1 else f"E-{i}",
+        )
+        for i in range(COPY_MIN_ROWS)
+    ]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert(Case, cases)
+    assert list(Case.objects.values_list("external_id", flat=True)) == ["TAKEN"]
+
+
+@pytest.mark.postgres
+def test_clock_rows_keep_their_choices_json_and_nulls():
+    from tests.factories import SLAPolicyFactory
+
+    case = CaseFactory()
+    policy = SLAPolicyFactory(client=case.client)
+    rows = [
+        SLAClock(
+            client=case.client,
+            case=case,
+            policy=policy,
+            calendar=policy.calendar,
+            metric="first_response",
+            cycle=i + 1,
+            target_seconds=60,
+            started_at=case.opened_at,
+            pauses=[{"from": case.opened_at.isoformat(), "to": None}],
+        )
+        for i in range(COPY_MIN_ROWS)
+    ]
+    rows_insert(SLAClock, rows)
+    stored = SLAClock.objects.get(pk=rows[-1].pk)
+    assert (stored.cycle, stored.channel, stored.outcome, stored.queue_id) == (COPY_MIN_ROWS, "", "", None)
+    assert stored.pauses == [{"from": case.opened_at.isoformat(), "to": None}]
+    assert stored.warning_percent == 80 and stored.due_at is None and stored.paused_seconds == 0
+    assert ClockEventKind.STARTED == "started"  # the choices the clock events use are str values
