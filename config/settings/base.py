@@ -107,6 +107,11 @@ else:
         # PostgreSQL's JIT compiles report queries whose estimates look large and spends more time
         # compiling than it saves on these plans (0.5 s seen on the dashboard's attainment panel).
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    if DATABASES["default"]["ENGINE"] == "config.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
+            "PG_SERVER_SIDE_BINDING", default=True
+        )
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int("PG_PREPARE_THRESHOLD", default=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -265,6 +270,7 @@ SPECTACULAR_SETTINGS = {
 ACCORD_DEFAULT_CONTINUATION_HOURS = env.int("ACCORD_DEFAULT_CONTINUATION_HOURS", default=72)
 ACCORD_SWEEP_BATCH_SIZE = env.int("ACCORD_SWEEP_BATCH_SIZE", default=10000)
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -272,10 +278,11 @@ LOGGING = {
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}
     },
-    "root": {"handlers": ["stdout"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        "django-q": {"level": env.str("Q_LOG_LEVEL", default="INFO")},
+        # django-q logs every task it enqueues at INFO: one line per inbound message otherwise.
+        "django-q": {"level": env.str("Q_LOG_LEVEL", default=LOG_LEVEL)},
         "axes": {"level": "WARNING"},
     },
 }
