@@ -107,11 +107,16 @@ else:
         # PostgreSQL's JIT compiles report queries whose estimates look large and spends more time
         # compiling than it saves on these plans (0.5 s seen on the dashboard's attainment panel).
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-    if DATABASES["default"]["ENGINE"] == "config.postgresql":
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-            "PG_SERVER_SIDE_BINDING", default=True
+    postgresql = DATABASES["default"]["ENGINE"] == "config.postgresql"
+    if postgresql and env.bool("PG_SERVER_SIDE_BINDING", default=True):
+        # Parameters travel apart from the SQL, and a statement run PG_PREPARE_THRESHOLD times on
+        # a connection is prepared: PostgreSQL stops planning it again (an ingested message runs
+        # the same 19 statements every time). 0 turns preparing off (a pooler in transaction
+        # mode that cannot keep prepared statements); docs/decisions/0007.
+        threshold = env.int("PG_PREPARE_THRESHOLD", default=5)
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=threshold or None
         )
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int("PG_PREPARE_THRESHOLD", default=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,5 +1,6 @@
 """config.postgresql: Django's PostgreSQL backend, inserting fewer than UNNEST_MIN_ROWS rows with
-VALUES and more with UNNEST; the rows are the same either way."""
+VALUES and more with UNNEST; the rows are the same either way. Statements are bound and prepared
+on the server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cases.choices import CaseEventKind
-from cases.models import CaseEvent
+from cases.models import Case, CaseEvent
 from config.postgresql.compiler import UNNEST_MIN_ROWS
 from tests.factories import CaseFactory
 
@@ -36,3 +37,23 @@ def test_bulk_insert_form_follows_the_row_count(count, form):
     assert all(row.pk for row in created)
     stored = CaseEvent.objects.filter(pk__in=[row.pk for row in created]).order_by("pk")
     assert [event.reason for event in stored] == [f"r{i}" for i in range(count)]
+
+
+def test_a_statement_run_often_is_prepared_once_and_stops_being_planned():
+    """Server-side binding with prepared statements (settings: PG_SERVER_SIDE_BINDING,
+    PG_PREPARE_THRESHOLD): a statement run PG_PREPARE_THRESHOLD times on a connection becomes a
+    prepared statement of that connection; parameters still vary per call."""
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True and threshold >= 1
+    cases = [CaseFactory(subject=f"prepared {i}") for i in range(threshold + 1)]
+
+    def prepared() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {row[0] for row in cursor.fetchall()}
+
+    before = prepared()
+    subjects = [Case.objects.filter(pk=case.pk).values_list("subject", flat=True)[0] for case in cases]
+    assert subjects == [f"prepared {i}" for i in range(threshold + 1)]
+    new = prepared() - before
+    assert any('FROM "cases_case"' in statement and "$1" in statement for statement in new)
