@@ -72,6 +72,9 @@ def rows_insert(model: type[M], objs: Iterable[M], *, ids: bool = True) -> list[
     now = timezone.now()
     rows = []
     for obj in objs:
+        # As bulk_create: a related object saved after it was assigned gives its id now, and an
+        # unsaved one is refused (ValueError).
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
         row = []
         for field, is_plain in zip(fields, plain, strict=True):
             if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):

@@ -126,3 +126,32 @@ def test_clock_rows_keep_their_choices_json_and_nulls():
     assert stored.pauses == [{"from": case.opened_at.isoformat(), "to": None}]
     assert stored.warning_percent == 80 and stored.due_at is None and stored.paused_seconds == 0
     assert ClockEventKind.STARTED == "started"  # the choices the clock events use are str values
+
+
+@pytest.mark.parametrize("count", [3, COPY_MIN_ROWS])
+def test_a_related_row_saved_after_assignment_gives_its_id(count):
+    """As bulk_create: clock events built for clocks that get their ids afterwards (a replay
+    writes the clocks first, then their events) are stored with those ids."""
+    from slas.models import ClockEvent
+    from tests.factories import SLAPolicyFactory
+
+    case = CaseFactory()
+    policy = SLAPolicyFactory(client=case.client)
+    clock = SLAClock(
+        client=case.client,
+        case=case,
+        policy=policy,
+        calendar=policy.calendar,
+        metric="first_response",
+        target_seconds=60,
+        started_at=case.opened_at,
+    )
+    events = [
+        ClockEvent(clock=clock, case_id=case.pk, client_id=case.client_id, kind="started", at=case.opened_at)
+        for _ in range(count)
+    ]
+    with pytest.raises(ValueError, match="unsaved related object"):
+        rows_insert(ClockEvent, events, ids=False)
+    rows_insert(SLAClock, [clock])
+    rows_insert(ClockEvent, events, ids=False)
+    assert ClockEvent.objects.filter(clock_id=clock.pk).count() == count
