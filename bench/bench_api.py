@@ -209,61 +209,29 @@ def _run(threads: int, jobs: list, call) -> tuple[float, list[float]]:
     return time.perf_counter() - started, latencies
 
 
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = %(body)s
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = %(authorization)s
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) statuses = {} end
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-function done(summary, latency, requests)
-  io.write(string.format("WRK %%d %%.3f %%.1f %%.1f", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3))
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      io.write(string.format(" %%d=%%d", status, count))
-    end
-  end
-  io.write("\\n")
-end
-"""
-
-
 def _wrk_create(url: str, body: dict, headers: dict, seconds: int) -> None:
     """Case creation loaded by wrk (4 connections): req/s, p50/p95, every response's status; then
     the cases it made are checked to have their two clocks each."""
     import json
-    import tempfile
+
+    from _wrk import wrk
 
     from cases.models import Case
     from slas.models import SLAClock
 
     last = Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    script = WRK_SCRIPT % {
-        "body": json.dumps(json.dumps(body)),
-        "authorization": json.dumps(headers["Authorization"]),
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(script)
-        lua.flush()
-        output = subprocess.run(
-            ["wrk", "-t1", "-c4", f"-d{seconds}s", "-s", lua.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    line = next(line for line in output.splitlines() if line.startswith("WRK "))
-    _, count, duration, p50, p95, *statuses = line.split()
+    requests_lua = (
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = {json.dumps(headers["Authorization"])}\n'
+    )
+    result = wrk(url, seconds, requests_lua)
     made = Case.objects.filter(pk__gt=last)
     clocks = SLAClock.objects.filter(case__in=made).count()
     print(
         f"case create over HTTP (gunicorn 2 workers, wrk 4 connections, clocks computed): "
-        f"{int(count) / float(duration):,.0f} req/s, p50 {float(p50):.1f} ms, p95 {float(p95):.1f} ms; "
-        f"statuses {' '.join(statuses)}; {made.count():,} cases made, {clocks:,} clocks"
+        f"{result.summary()}; {made.count():,} cases made, {clocks:,} clocks"
     )
 
 

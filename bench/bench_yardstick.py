@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,29 +30,16 @@ os.environ.update({"DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNI
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 
 from _setup import django_setup  # noqa: E402
+from _wrk import wrk  # noqa: E402
 
 URL = "/yardstick/groups"
-WRK_SCRIPT = """
+# Each request names a new group: "<prefix><n>".
+REQUESTS_LUA = """
 counter = 0
-local prefix = "%(prefix)s"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) statuses = {} end
 function request()
   counter = counter + 1
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
-    '{"name": "' .. prefix .. counter .. '"}')
-end
-function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
-function done(summary, latency, requests)
-  io.write(string.format("WRK %%d %%.3f %%.1f %%.1f", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3))
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      io.write(string.format(" %%d:%%d", status, count))
-    end
-  end
-  io.write("\\n")
+    '{"name": "%s' .. counter .. '"}')
 end
 """
 
@@ -83,19 +69,6 @@ def test_client(creates: int) -> None:
         f"bare DRF create, one process, test client: {creates / elapsed:,.0f} req/s, "
         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; statuses {statuses}"
     )
-
-
-def _wrk(url: str, seconds: int) -> str:
-    """wrk's output for `seconds` of creates (4 connections), each group named afresh."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(WRK_SCRIPT % {"prefix": uuid.uuid4().hex[:8]})
-        lua.flush()
-        return subprocess.run(
-            ["wrk", "-t1", "-c4", f"-d{seconds}s", "-s", lua.name, url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
 
 
 def over_http(seconds: int, port: int = 8766) -> None:
@@ -130,15 +103,9 @@ def over_http(seconds: int, port: int = 8766) -> None:
                 break
             except requests.RequestException:
                 time.sleep(0.1)
-        _wrk(url, 3)  # warm up both workers
-        output = _wrk(url, seconds)
-        line = next(line for line in output.splitlines() if line.startswith("WRK "))
-        _, count, duration, p50, p95, *statuses = line.split()
-        print(
-            f"bare DRF create over HTTP (gunicorn 2 workers, wrk 4 connections): "
-            f"{int(count) / float(duration):,.0f} req/s, p50 {float(p50):.1f} ms, p95 {float(p95):.1f} ms; "
-            f"statuses {' '.join(statuses)}"
-        )
+        wrk(url, 3, REQUESTS_LUA % uuid.uuid4().hex[:8])  # warm up both workers
+        result = wrk(url, seconds, REQUESTS_LUA % uuid.uuid4().hex[:8])
+        print(f"bare DRF create over HTTP (gunicorn 2 workers, wrk 4 connections): {result.summary()}")
     finally:
         server.terminate()
         server.wait(timeout=30)
