@@ -47,6 +47,7 @@ from .serializers import (
     CaseSerializer,
     CaseWriteSerializer,
     ClockListSerializer,
+    ClockSerializer,
     ExportPageSerializer,
     PolicySerializer,
     PrioritySerializer,
@@ -77,6 +78,36 @@ def cases_with_clocks(client_ids):
         Case.objects.filter(client_id__in=client_ids)
         .select_related("client", "customer", "sla__policy")
         .prefetch_related(Prefetch("clocks", queryset=SLAClock.objects.order_by("metric", "cycle", "id")))
+    )
+
+
+# Of a case's relations and clocks, what its representation reads (CaseSerializer, sla_summary,
+# case_etag): pages of cases load only that. Not the SLA snapshot and engine state, nor the
+# clocks' pause log (JSON to decode), nor unused customer, client and policy columns.
+_SHOWN_RELATED = (
+    "client__slug",
+    "customer__public_id",
+    "sla__case",
+    "sla__policy",
+    "sla__policy_version",
+    "sla__unmatched_reason",
+    "sla__policy__name",
+)
+_SHOWN_CLOCK_FIELDS = [
+    field.name
+    for field in SLAClock._meta.concrete_fields
+    if field.name == "case" or {field.name, field.attname} & {*ClockSerializer.Meta.fields, "state"}
+]
+
+
+def case_pages(client_ids):
+    """`cases_with_clocks` for pages of cases (list, export): only what the representation reads."""
+    clocks = SLAClock.objects.only(*_SHOWN_CLOCK_FIELDS).order_by("metric", "cycle", "id")
+    return (
+        Case.objects.filter(client_id__in=client_ids)
+        .select_related("client", "customer", "sla__policy")
+        .only(*(f.name for f in Case._meta.concrete_fields), *_SHOWN_RELATED)
+        .prefetch_related(Prefetch("clocks", queryset=clocks))
     )
 
 
@@ -148,7 +179,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
     }
 
     def get_queryset(self):
-        return cases_with_clocks(self.client_ids()).order_by("-opened_at", "-id")
+        pages = case_pages if self.action == "list" else cases_with_clocks
+        return pages(self.client_ids()).order_by("-opened_at", "-id")
 
     # --- reads -------------------------------------------------------------------------------------
 
@@ -457,9 +489,7 @@ class CaseExportView(ApiView):
     def get(self, request, *args, **kwargs):
         page_size = page_size_from(request, default=100)
         horizon = export_horizon()
-        queryset = (
-            cases_with_clocks(self.client_ids()).filter(updated_at__lt=horizon).order_by("updated_at", "id")
-        )
+        queryset = case_pages(self.client_ids()).filter(updated_at__lt=horizon).order_by("updated_at", "id")
         raw = request.query_params.get("cursor")
         position: list = [None, 0]
         if raw is not None:

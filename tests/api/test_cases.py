@@ -394,3 +394,34 @@ def test_clock_change_changes_the_etag(api_a, many_cases):
     assert Case.objects.get(pk=case.pk).version == case.version
     assert api_a.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 200
     assert SLAClock.objects.filter(case=case, warned_at__isnull=False).exists()
+
+
+def test_pages_show_each_case_as_its_own_page_does(api_a, settings, policy_a, queue_a, customer_a):
+    """The list and the export load only what a case's representation reads (slas.api.views
+    `case_pages`); each case there is exactly what GET /cases/<id> shows, SLA summary and
+    clocks included (running, breached, stopped; a case with no policy)."""
+    settings.ACCORD_API_EXPORT_SAFETY_SECONDS = -3600  # export everything at once
+    opened = timezone.now() - timedelta(days=3)
+    breached = _create(api_a, queue_a, customer_a, opened_at=opened.isoformat()).json()
+    sla_sweep(now=timezone.now())
+    answered = _create(api_a, queue_a, customer_a).json()
+    case = Case.objects.get(public_id=answered["id"])
+    services.interaction_append(
+        case=case,
+        channel=Channel.EMAIL,
+        direction=Direction.OUTBOUND,
+        author_kind=AuthorKind.AGENT,
+        body="hi",
+    )
+    other_queue = QueueFactory(client=queue_a.client)
+    policy_a.queues.add(queue_a)  # the policy no longer covers other_queue
+    unmatched = _create(api_a, other_queue, customer_a).json()
+    listed = {row["id"]: row for row in api_a.get("/api/v1/cases?page_size=100").json()["results"]}
+    exported = {row["id"]: row for row in api_a.get("/api/v1/export/cases").json()["results"]}
+    for body in (breached, answered, unmatched):
+        detail = api_a.get(f"/api/v1/cases/{body['id']}").json()
+        assert listed[body["id"]] == detail == exported[body["id"]]
+    assert listed[breached["id"]]["sla"]["state"] == "breached"
+    assert {c["state"] for c in listed[answered["id"]]["clocks"]} >= {"met"}
+    assert listed[unmatched["id"]]["sla"]["state"] == "no_policy"
+    assert listed[unmatched["id"]]["sla"]["unmatched_reason"]
