@@ -66,9 +66,11 @@ def case_find_by_thread(*, client: Client, thread_keys: list[str], lock: bool = 
     keys = [key for key in thread_keys if key]
     if not keys:
         return None
-    interactions = Interaction.objects.filter(
-        client=client, thread_key__in=keys, case__status__in=UNRESOLVED_STATUSES
-    ).select_related("case")
+    interactions = (
+        Interaction.objects.filter(client=client, case__status__in=UNRESOLVED_STATUSES)
+        .with_thread_key(*keys)
+        .select_related("case")
+    )
     if lock:
         interactions = interactions.select_for_update(of=("case",))
     interaction = interactions.order_by("-occurred_at").first()

@@ -343,7 +343,8 @@ def _refuse_bad_opening(client: Client, opening: CaseOpening) -> None:
     errors = _opening_errors(client, opening, lambda user: _user_serves(user, client.pk))
     if errors:
         raise ApplicationError("The case could not be opened.", field_errors=errors)
-    if opening.external_id and Case.objects.filter(client=client, external_id=opening.external_id).exists():
+    taken = Case.objects.filter(client=client).with_external_id(opening.external_id)
+    if opening.external_id and taken.exists():
         raise ApplicationError.for_field(
             "external_id", f"A case with external id {opening.external_id!r} already exists."
         )
@@ -529,9 +530,9 @@ def cases_open_bulk(*, client: Client, openings: Sequence[CaseOpening], actor: A
     if len(set(external_ids)) != len(external_ids):
         raise ApplicationError.for_field("external_id", "An external id appears twice in the batch.")
     taken = list(
-        Case.objects.filter(client=client, external_id__in=external_ids).values_list(
-            "external_id", flat=True
-        )[:1]
+        Case.objects.filter(client=client)
+        .with_external_id(*external_ids)
+        .values_list("external_id", flat=True)[:1]
     )
     if taken:
         raise ApplicationError.for_field(
@@ -988,7 +989,8 @@ def interaction_append(
 def _interaction_existing(client_id: int, source: str, external_id: str) -> Interaction | None:
     if not external_id:
         return None
-    return Interaction.objects.filter(client_id=client_id, source=source, external_id=external_id).first()
+    found = Interaction.objects.filter(client_id=client_id, source=source).with_external_id(external_id)
+    return found.first()
 
 
 @transaction.atomic

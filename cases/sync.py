@@ -75,7 +75,7 @@ class References:
             }
         if external_ids:
             refs.cases = {
-                c.external_id: c for c in Case.objects.filter(client=client, external_id__in=external_ids)
+                c.external_id: c for c in Case.objects.filter(client=client).with_external_id(*external_ids)
             }
         return refs
 
@@ -347,7 +347,7 @@ def case_upsert(
             refs.cases[external_id] = case
             return UpsertResult(case=case, created=True, changed=True)
         except (IntegrityError, ApplicationError):
-            existing = Case.objects.filter(client=client, external_id=external_id).first()
+            existing = Case.objects.filter(client=client).with_external_id(external_id).first()
             if existing is None:
                 raise
     if create_only:

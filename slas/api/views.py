@@ -235,7 +235,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
         return self._case_response(case, code=status.HTTP_201_CREATED, headers={"Location": location})
 
     def _by_external_id(self, external_id: str) -> Case:
-        found = list(self.get_queryset().filter(external_id=external_id)[:2])
+        found = list(self.get_queryset().with_external_id(external_id)[:2])
         if not found:
             raise Http404
         if len(found) > 1:  # staff serving several clients that use the same key
@@ -272,7 +272,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
         create_only = request.headers.get("If-None-Match", "").strip() == "*"
         if (
             "If-Match" in request.headers
-            and not Case.objects.filter(client=client, external_id=external_id).exists()
+            and not Case.objects.filter(client=client).with_external_id(external_id).exists()
         ):
             raise PreconditionFailed("No case has this external id: If-Match cannot match.")
         with conflict_as_precondition(expected is not None or create_only):
