@@ -156,22 +156,9 @@ def _bulk_load(client, queue, customer, policy, calendar, count: int) -> None:
 
 
 def _serve(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "600",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
+    from _http import gunicorn
+
+    process = gunicorn(port, timeout=600)
     for _ in range(100):
         try:
             requests.get(f"http://127.0.0.1:{port}/health/", timeout=5)
@@ -214,7 +201,7 @@ def _wrk_create(url: str, body: dict, headers: dict, seconds: int) -> None:
     the cases it made are checked to have their two clocks each."""
     import json
 
-    from _wrk import wrk
+    from _http import wrk
 
     from cases.models import Case
     from slas.models import SLAClock

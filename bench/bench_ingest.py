@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -212,27 +211,13 @@ def _free_port() -> int:
 
 def bench_gunicorn(connector_map: dict, events: int, threads: int) -> None:
     import requests
+    from _http import gunicorn
 
     from connectors import signing
 
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = gunicorn(port, env=env)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

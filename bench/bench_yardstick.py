@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -29,8 +28,8 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "yardstick_settings"
 os.environ.update({"DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"})
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 
+from _http import gunicorn, wrk  # noqa: E402
 from _setup import django_setup  # noqa: E402
-from _wrk import wrk  # noqa: E402
 
 URL = "/yardstick/groups"
 # Each request names a new group: "<prefix><n>".
@@ -77,24 +76,7 @@ def over_http(seconds: int, port: int = 8766) -> None:
     if not shutil.which("wrk"):
         print("bare DRF create over HTTP: skipped (wrk is not installed)")
         return
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--pythonpath",
-            f"{HERE.parent},{HERE}",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=HERE.parent,
-        env=os.environ.copy(),
-    )
+    server = gunicorn(port, pythonpath=f"{HERE.parent},{HERE}")
     try:
         url = f"http://127.0.0.1:{port}{URL}"
         for _ in range(100):

@@ -1,14 +1,37 @@
-"""wrk, Debian's HTTP load generator, for the benchmarks that load an endpoint over HTTP: 4
-connections for N seconds, every response counted by status, the summary parsed.
+"""HTTP for the benchmarks: the server (gunicorn, 2 workers, loopback) and wrk, Debian's HTTP
+load generator (4 connections for N seconds, every response counted by status, the summary
+parsed).
 
-A caller gives the Lua that makes its requests (`wrk.method`/`wrk.body`/`wrk.headers`, or a
+A wrk caller gives the Lua that makes its requests (`wrk.method`/`wrk.body`/`wrk.headers`, or a
 `request()` function); the reporting part is shared."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gunicorn(
+    port: int, *, pythonpath: str = "", timeout: int = 30, env: dict | None = None
+) -> subprocess.Popen:
+    """gunicorn serving `config.wsgi` (2 workers, 127.0.0.1:`port`) with this environment (or
+    `env`); `pythonpath`: more import paths. The caller waits for it to answer."""
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", "2"]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", str(timeout)]
+    if pythonpath:
+        command += ["--pythonpath", pythonpath]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env if env is not None else os.environ.copy(),
+    )
+
 
 REPORT = r"""
 local threads = {}
