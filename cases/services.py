@@ -343,8 +343,10 @@ def _refuse_bad_opening(client: Client, opening: CaseOpening) -> None:
     errors = _opening_errors(client, opening, lambda user: _user_serves(user, client.pk))
     if errors:
         raise ApplicationError("The case could not be opened.", field_errors=errors)
-    taken = Case.objects.filter(client=client).with_external_id(opening.external_id)
-    if opening.external_id and taken.exists():
+    if (
+        opening.external_id
+        and Case.objects.filter(client=client).with_external_id(opening.external_id).exists()
+    ):
         raise ApplicationError.for_field(
             "external_id", f"A case with external id {opening.external_id!r} already exists."
         )

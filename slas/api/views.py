@@ -72,15 +72,6 @@ CASE_ETAG_HEADER = {
 }
 
 
-def cases_with_clocks(client_ids):
-    """Cases of `client_ids` with what the case representation shows, in a fixed query count."""
-    return (
-        Case.objects.filter(client_id__in=client_ids)
-        .select_related("client", "customer", "sla__policy")
-        .prefetch_related(Prefetch("clocks", queryset=SLAClock.objects.order_by("metric", "cycle", "id")))
-    )
-
-
 # Of a case's relations and clocks, what its representation reads (CaseSerializer, sla_summary,
 # case_etag): pages of cases load only that. Not the SLA snapshot and engine state, nor the
 # clocks' pause log (JSON to decode), nor unused customer, client and policy columns.
@@ -93,22 +84,22 @@ _SHOWN_RELATED = (
     "sla__unmatched_reason",
     "sla__policy__name",
 )
-_SHOWN_CLOCK_FIELDS = [
+_SHOWN_CLOCK_FIELDS = [  # the clock's `state` reads fields shown anyway
     field.name
     for field in SLAClock._meta.concrete_fields
-    if field.name == "case" or {field.name, field.attname} & {*ClockSerializer.Meta.fields, "state"}
+    if field.name == "case" or {field.name, field.attname} & set(ClockSerializer.Meta.fields)
 ]
 
 
-def case_pages(client_ids):
-    """`cases_with_clocks` for pages of cases (list, export): only what the representation reads."""
-    clocks = SLAClock.objects.only(*_SHOWN_CLOCK_FIELDS).order_by("metric", "cycle", "id")
-    return (
-        Case.objects.filter(client_id__in=client_ids)
-        .select_related("client", "customer", "sla__policy")
-        .only(*(f.name for f in Case._meta.concrete_fields), *_SHOWN_RELATED)
-        .prefetch_related(Prefetch("clocks", queryset=clocks))
-    )
+def cases_with_clocks(client_ids, *, page: bool = False):
+    """Cases of `client_ids` with what the case representation shows, in a fixed query count;
+    `page` (list, export): only what the representation reads, nothing more."""
+    cases = Case.objects.filter(client_id__in=client_ids).select_related("client", "customer", "sla__policy")
+    clocks = SLAClock.objects.order_by("metric", "cycle", "id")
+    if page:
+        cases = cases.only(*(f.name for f in Case._meta.concrete_fields), *_SHOWN_RELATED)
+        clocks = clocks.only(*_SHOWN_CLOCK_FIELDS)
+    return cases.prefetch_related(Prefetch("clocks", queryset=clocks))
 
 
 def _with_written_clocks(case: Case, written: tuple[CaseSLA, list[SLAClock]]) -> Case:
@@ -179,8 +170,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
     }
 
     def get_queryset(self):
-        pages = case_pages if self.action == "list" else cases_with_clocks
-        return pages(self.client_ids()).order_by("-opened_at", "-id")
+        return cases_with_clocks(self.client_ids(), page=self.action == "list").order_by("-opened_at", "-id")
 
     # --- reads -------------------------------------------------------------------------------------
 
@@ -489,7 +479,11 @@ class CaseExportView(ApiView):
     def get(self, request, *args, **kwargs):
         page_size = page_size_from(request, default=100)
         horizon = export_horizon()
-        queryset = case_pages(self.client_ids()).filter(updated_at__lt=horizon).order_by("updated_at", "id")
+        queryset = (
+            cases_with_clocks(self.client_ids(), page=True)
+            .filter(updated_at__lt=horizon)
+            .order_by("updated_at", "id")
+        )
         raw = request.query_params.get("cursor")
         position: list = [None, 0]
         if raw is not None:

@@ -397,9 +397,10 @@ def test_clock_change_changes_the_etag(api_a, many_cases):
 
 
 def test_pages_show_each_case_as_its_own_page_does(api_a, settings, policy_a, queue_a, customer_a):
-    """The list and the export load only what a case's representation reads (slas.api.views
-    `case_pages`); each case there is exactly what GET /cases/<id> shows, SLA summary and
-    clocks included (running, breached, stopped; a case with no policy)."""
+    """The list and the export load only what a case's representation reads
+    (`slas.api.views.cases_with_clocks(page=True)`); each case there is exactly what
+    GET /cases/<id> shows, SLA summary and clocks included (running, breached, stopped; a case
+    with no policy)."""
     settings.ACCORD_API_EXPORT_SAFETY_SECONDS = -3600  # export everything at once
     opened = timezone.now() - timedelta(days=3)
     breached = _create(api_a, queue_a, customer_a, opened_at=opened.isoformat()).json()
