@@ -10,7 +10,8 @@
    server for them. Every wrk response is counted by status, and the cases it created are
    checked afterwards to have their clocks.
 2. Listing 100 cases with their clocks among --cases cases of one client (bulk-loaded rows with
-   clocks): p50/p95 of GET /api/v1/cases?page_size=100 (first page and a deep cursor page).
+   clocks): p50/p95 of GET /api/v1/cases?page_size=100 (first page, the page after a cursor
+   halfway through the list, the breached filter).
 3. Bulk upsert: POST /api/v1/cases/bulk with 500 new cases per request: rows/s, one request at a
    time, then two at once (one per server worker, as a migration tool would run it).
 The database named in DATABASE_URL is emptied and migrated first (created when missing).
@@ -155,6 +156,17 @@ def _bulk_load(client, queue, customer, policy, calendar, count: int) -> None:
     print(f"loaded {count:,} cases with clocks in {time.perf_counter() - started:.0f} s")
 
 
+def _middle_cursor(Case) -> str:
+    """The cursor a client walking the cases in opening order holds halfway through the list
+    (as the API signs it): the page after it is as deep as a page gets."""
+    from cases.api.pagination import KeysetPagination, encode_position
+
+    ordering = ["opened_at", "id"]
+    cases = Case.objects.order_by(*ordering)
+    row = cases.values_list(*ordering)[cases.count() // 2]
+    return encode_position(list(row), salt=KeysetPagination.salt, extra={"o": ordering})
+
+
 def _serve(port: int) -> subprocess.Popen:
     from _http import gunicorn
 
@@ -269,13 +281,14 @@ def main() -> None:
         session = requests.Session()
         first = session.get(f"{base}/cases?page_size=100", headers=headers).json()
         assert len(first["results"]) == 100 and all(len(r["clocks"]) == 2 for r in first["results"])
-        deep = session.get(f"{base}/cases?page_size=500&ordering=opened_at", headers=headers).json()[
-            "next_cursor"
-        ]
+        deep = _middle_cursor(Case)
 
         for label, url in (
             ("first page", f"{base}/cases?page_size=100"),
-            ("cursor page", f"{base}/cases?page_size=100&ordering=opened_at&cursor={deep}"),
+            (
+                "cursor page, middle of the list",
+                f"{base}/cases?page_size=100&ordering=opened_at&cursor={deep}",
+            ),
             ("breached filter", f"{base}/cases?page_size=100&sla_state=breached"),
         ):
 

@@ -270,18 +270,24 @@ def _record(
     reason="",
     interaction: Interaction | None = None,
 ) -> CaseEvent:
-    return CaseEvent.objects.create(
-        case=case,
-        client_id=case.client_id,
-        kind=kind,
-        actor=who.user,
-        actor_label=who.label,
-        interaction=interaction,
-        before=before or {},
-        after=after or {},
-        reason=reason,
-        occurred_at=occurred_at,
+    (event,) = rows_insert(
+        CaseEvent,
+        [
+            CaseEvent(
+                case=case,
+                client_id=case.client_id,
+                kind=kind,
+                actor=who.user,
+                actor_label=who.label,
+                interaction=interaction,
+                before=before or {},
+                after=after or {},
+                reason=reason,
+                occurred_at=occurred_at,
+            )
+        ],
     )
+    return event
 
 
 def _lock(case: Case, expected_version: int | None) -> Case:
@@ -453,8 +459,8 @@ def case_open(
     )
     _refuse_bad_opening(client, opening)
     case = _new_case(client, opening, _aware(opened_at, "opened_at"))
-    case.save()
-    _opened_record(case, Actor.of(actor), opening.reason).save()
+    rows_insert(Case, [case])
+    rows_insert(CaseEvent, [_opened_record(case, Actor.of(actor), opening.reason)], ids=False)
     publish(_opened_event(case))
     return case
 
@@ -486,8 +492,8 @@ def case_open_with_message(
     who = Actor.of(actor)
     case = _new_case(client, opening, opened_at)
     case.last_activity_at = max(opened_at, when)
-    case.save()
-    interaction = Interaction.objects.create(
+    rows_insert(Case, [case])
+    interaction = Interaction(
         client_id=client.pk,
         case=case,
         channel=opening.channel,
@@ -500,11 +506,11 @@ def case_open_with_message(
         thread_key=message.thread_key,
         metadata=message.metadata or {},
     )
-    CaseEvent.objects.bulk_create(
-        [
-            _opened_record(case, who, opening.reason),
-            _interaction_record(case, who, interaction),
-        ]
+    rows_insert(Interaction, [interaction])
+    rows_insert(
+        CaseEvent,
+        [_opened_record(case, who, opening.reason), _interaction_record(case, who, interaction)],
+        ids=False,
     )
     publish(replace(_opened_event(case), first_message_at=when))
     publish(_appended_event(interaction, opens_case=True))
@@ -941,7 +947,7 @@ def interaction_append(
     who = Actor.of(actor if actor is not None else author)
     try:
         with transaction.atomic():
-            interaction = Interaction.objects.create(
+            interaction = Interaction(
                 client_id=case.client_id,
                 case=case,
                 channel=channel,
@@ -956,6 +962,7 @@ def interaction_append(
                 metadata=metadata or {},
                 delivery_status=delivery_status,
             )
+            rows_insert(Interaction, [interaction])
     except IntegrityError:
         # Delivered before (or concurrently, and the other delivery won): that row is the one.
         return AppendResult(_interaction_existing(case.client_id, source, external_id), created=False)
@@ -971,7 +978,7 @@ def interaction_append(
         )
         case.current_channel = channel
         fields.append("current_channel")
-    _interaction_record(case, who, interaction).save()
+    rows_insert(CaseEvent, [_interaction_record(case, who, interaction)], ids=False)
     case.last_activity_at = max(case.last_activity_at, when)
     publish(_appended_event(interaction))
     if interaction.is_public_agent_reply:

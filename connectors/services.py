@@ -45,6 +45,7 @@ from cases.choices import (
     Priority,
 )
 from cases.models import Case, Client, Customer, Interaction, Queue
+from config.bulk import rows_insert
 from config.errors import ApplicationError
 
 from . import adapters, selectors
@@ -239,13 +240,18 @@ def inbound_receive(
         # In autocommit (production) the INSERT commits by itself; inside a caller's transaction
         # (a test's), a savepoint keeps a refused INSERT from spoiling it.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            event = InboundEvent.objects.create(
-                client_id=connector.client_id,
-                connector=connector,
-                via=via,
-                external_id=message.external_id,
-                content_type=content_type[:120],
-                payload=raw,
+            (event,) = rows_insert(
+                InboundEvent,
+                [
+                    InboundEvent(
+                        client_id=connector.client_id,
+                        connector=connector,
+                        via=via,
+                        external_id=message.external_id,
+                        content_type=content_type[:120],
+                        payload=raw,
+                    )
+                ],
             )
         fresh = True
     except IntegrityError:

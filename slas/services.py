@@ -671,7 +671,7 @@ def _persist_live(
             _copy_to_row(clock, row)
             row.save(update_fields=[*_CLOCK_FIELDS, "updated_at"])
     # One INSERT for the clocks a case opening (or a new cycle) starts; their ids come back.
-    SLAClock.objects.bulk_create(new_rows)
+    rows_insert(SLAClock, new_rows)
     _record_case_changes(pending, case, by_key, changes, state)
     case_sla.engine_state = _state_json(state)
     case_sla.last_event_at = max(at, case_sla.last_event_at) if case_sla.last_event_at else at

@@ -48,7 +48,11 @@ def decode_position(raw: str, *, salt: str, name: str = "cursor") -> dict:
 
 
 def keyset_after(ordering: list[str], values: list) -> Q:
-    """Rows strictly after `values` in `ordering` (lexicographic, each term asc or desc)."""
+    """Rows strictly after `values` in `ordering` (lexicographic, each term asc or desc).
+
+    The first term's bound is stated on its own too (`>=` or `<=`): the OR of the terms is no
+    index condition, so without it PostgreSQL reads the list's index from its start and filters,
+    and a page costs more the deeper it is."""
     condition = Q(pk__in=[])
     equal = Q()
     for term, value in zip(ordering, values, strict=True):
@@ -56,7 +60,8 @@ def keyset_after(ordering: list[str], values: list) -> Q:
         step = Q(**{f"{field}__lt" if term.startswith("-") else f"{field}__gt": value})
         condition |= equal & step
         equal &= Q(**{field: value})
-    return condition
+    first, value = ordering[0], values[0]
+    return Q(**{f"{first.lstrip('-')}__lte" if first.startswith("-") else f"{first}__gte": value}) & condition
 
 
 class KeysetPagination(BasePagination):

@@ -339,6 +339,32 @@ def test_keyset_pagination_walks_every_row_once(api_a, many_cases):
     assert seen == ["EXT-5", "EXT-4", "EXT-3", "EXT-2", "EXT-1", "EXT-0"]
 
 
+def test_keyset_pagination_walks_ties_on_the_first_term_once(api_a, client_a, queue_a, customer_a):
+    """Cases opened at the same instant: the page bound on `opened_at` (`>=` / `<=`) keeps
+    them, and the id decides between them, in both orders."""
+    same = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    for index in range(5):
+        services.case_open(
+            client=client_a,
+            customer=customer_a,
+            queue=queue_a,
+            subject=f"Tie {index}",
+            channel=Channel.EMAIL,
+            opened_at=same if index != 4 else same + timedelta(minutes=1),
+            external_id=f"TIE-{index}",
+        )
+    for ordering, expected in (
+        ("opened_at", ["TIE-0", "TIE-1", "TIE-2", "TIE-3", "TIE-4"]),
+        ("-opened_at", ["TIE-4", "TIE-3", "TIE-2", "TIE-1", "TIE-0"]),
+    ):
+        seen, url = [], f"/api/v1/cases?page_size=2&ordering={ordering}"
+        while url:
+            page = api_a.get(url).json()
+            seen += [row["external_id"] for row in page["results"]]
+            url = page["next"]
+        assert seen == expected
+
+
 @pytest.mark.parametrize(
     "query",
     [

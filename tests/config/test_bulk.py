@@ -1,5 +1,6 @@
-"""config.bulk.rows_insert: many rows in one COPY on PostgreSQL (bulk_create below COPY_MIN_ROWS
-and on SQLite); what is stored is what bulk_create stores, ids included."""
+"""config.bulk.rows_insert: on PostgreSQL many rows in one COPY and a few in one INSERT whose text
+depends only on the model and the row count; bulk_create on SQLite. What is stored is what
+bulk_create stores, ids included."""
 
 from __future__ import annotations
 
@@ -57,6 +58,37 @@ def test_rows_are_stored_as_given_with_their_ids(count):
     statements = [q["sql"] for q in context.captured_queries]
     copied = connection.vendor == "postgresql" and count >= COPY_MIN_ROWS
     assert any(sql.startswith("COPY ") for sql in statements) == copied
+    if connection.vendor == "postgresql" and not copied:
+        assert len(statements) == 1 and statements[0].startswith('INSERT INTO "cases_caseevent"')
+
+
+@pytest.mark.postgres
+def test_a_few_rows_go_as_the_same_statement_every_time():
+    """The same text for the same model and row count: PostgreSQL keeps it prepared."""
+    case = CaseFactory()
+    texts = []
+
+    def record(execute, sql, params, many, context):
+        texts.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        rows_insert(CaseEvent, _events(case, 2), ids=False)
+        rows_insert(CaseEvent, _events(case, 2), ids=False)
+    assert len(texts) == 2 and "%s" in texts[0]
+    assert texts[0] == texts[1]
+    assert CaseEvent.objects.filter(kind=CaseEventKind.UPDATED).count() == 4
+
+
+def test_a_value_given_as_an_expression_is_stored_through_bulk_create():
+    from django.db.models.functions import Now
+
+    case = CaseFactory()
+    (event,) = rows_insert(
+        CaseEvent, [CaseEvent(case=case, client=case.client, kind=CaseEventKind.UPDATED, occurred_at=Now())]
+    )
+    assert event.pk is not None
+    assert CaseEvent.objects.get(pk=event.pk).occurred_at is not None
 
 
 @pytest.mark.postgres
@@ -78,8 +110,8 @@ def test_rows_without_ids_are_copied_in_one_statement():
     assert CaseEvent.objects.filter(kind=CaseEventKind.UPDATED).count() == COPY_MIN_ROWS
 
 
-@pytest.mark.postgres
-def test_a_refused_copy_raises_djangos_integrity_error_and_writes_nothing():
+@pytest.mark.parametrize("count", [2, COPY_MIN_ROWS])
+def test_a_refused_insert_raises_djangos_integrity_error_and_writes_nothing(count):
     template = CaseFactory(external_id="TAKEN")
     cases = [
         Case(
@@ -91,17 +123,17 @@ def test_a_refused_copy_raises_djangos_integrity_error_and_writes_nothing():
             current_channel="email",
             opened_at=template.opened_at,
             last_activity_at=template.opened_at,
-            external_id="TAKEN" if i == COPY_MIN_ROWS - 1 else f"E-{i}",
+            external_id="TAKEN" if i == count - 1 else f"E-{i}",
         )
-        for i in range(COPY_MIN_ROWS)
+        for i in range(count)
     ]
     with pytest.raises(IntegrityError), transaction.atomic():
         rows_insert(Case, cases)
     assert list(Case.objects.values_list("external_id", flat=True)) == ["TAKEN"]
 
 
-@pytest.mark.postgres
-def test_clock_rows_keep_their_choices_json_and_nulls():
+@pytest.mark.parametrize("count", [1, COPY_MIN_ROWS])
+def test_clock_rows_keep_their_choices_json_and_nulls(count):
     from tests.factories import SLAPolicyFactory
 
     case = CaseFactory()
@@ -118,11 +150,11 @@ def test_clock_rows_keep_their_choices_json_and_nulls():
             started_at=case.opened_at,
             pauses=[{"from": case.opened_at.isoformat(), "to": None}],
         )
-        for i in range(COPY_MIN_ROWS)
+        for i in range(count)
     ]
     rows_insert(SLAClock, rows)
     stored = SLAClock.objects.get(pk=rows[-1].pk)
-    assert (stored.cycle, stored.channel, stored.outcome, stored.queue_id) == (COPY_MIN_ROWS, "", "", None)
+    assert (stored.cycle, stored.channel, stored.outcome, stored.queue_id) == (count, "", "", None)
     assert stored.pauses == [{"from": case.opened_at.isoformat(), "to": None}]
     assert stored.warning_percent == 80 and stored.due_at is None and stored.paused_seconds == 0
 
