@@ -78,6 +78,10 @@ def rows_insert(model: type[M], objs: Iterable[M], *, ids: bool = True) -> list[
     if not objs:
         return objs
     if connection.vendor != "postgresql":
+        if len(objs) == 1 and not connection.in_atomic_block:
+            # bulk_create would wrap even one row in a transaction of its own (BEGIN, COMMIT).
+            objs[0].save(force_insert=True)
+            return objs
         return model.objects.bulk_create(objs)
     fields, plain = _insert_fields(model)
     rows = _prepared_rows(objs, fields, plain, connection)
