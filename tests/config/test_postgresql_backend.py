@@ -1,6 +1,6 @@
 """config.postgresql: Django's PostgreSQL backend, inserting fewer than UNNEST_MIN_ROWS rows with
 VALUES and more with UNNEST; the rows are the same either way. Statements are bound and prepared
-on the server."""
+on the server; timestamps are read with datetime.fromisoformat, as Django's loader reads them."""
 
 from __future__ import annotations
 
@@ -93,3 +93,52 @@ def test_a_cursor_page_starts_its_index_scan_at_the_cursor(ordering):
     plan = page[:101].explain()
     index_condition = next(line for line in plan.splitlines() if "Index Cond" in line)
     assert "opened_at >=" in index_condition or "opened_at <=" in index_condition
+
+
+TIMESTAMPS = [
+    "2026-12-03 19:02:49.86913+00",
+    "2026-12-03 19:02:49+00",
+    "2026-12-03 19:02:49.000001+05:30",
+    "0001-01-01 00:00:00+00",
+    "9999-12-31 23:59:59.999999+00",
+]
+
+
+def _read(sql: str, params, loader_of_django: bool):
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    with connection.cursor() as cursor:
+        if loader_of_django:
+            register_tzloader(connection.timezone, cursor.cursor)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def test_timestamps_read_as_djangos_loader_reads_them():
+    """config.postgresql reads timestamptz text with datetime.fromisoformat: the same aware
+    datetimes, in Django's time zone, as Django's own loader gives."""
+    from datetime import UTC
+
+    from config.postgresql.base import IsoTimestamptzLoader
+
+    connection.ensure_connection()
+    assert issubclass(connection.connection.adapters.get_loader(1184, 0), IsoTimestamptzLoader)
+    sql = "SELECT CAST(value AS timestamptz) FROM unnest(CAST(%s AS text[])) value"
+    ours = _read(sql, [TIMESTAMPS], loader_of_django=False)
+    djangos = _read(sql, [TIMESTAMPS], loader_of_django=True)
+    assert ours == djangos and len(ours) == len(TIMESTAMPS)
+    assert all(value.tzinfo is UTC for (value,) in ours)
+    case = CaseFactory()
+    assert Case.objects.get(pk=case.pk).opened_at == case.opened_at
+
+
+@pytest.mark.parametrize("text", ["infinity", "0044-03-15 12:00:00+00 BC"])
+def test_timestamps_python_cannot_hold_are_refused_as_before(text):
+    from django.db import DataError
+
+    sql = "SELECT CAST(%s AS timestamptz)"
+    with pytest.raises(DataError) as ours:
+        _read(sql, [text], loader_of_django=False)
+    with pytest.raises(DataError) as djangos:
+        _read(sql, [text], loader_of_django=True)
+    assert str(ours.value) == str(djangos.value)
