@@ -207,30 +207,17 @@ def inbound_receive(
     try:
         message = adapters.parse(connector.adapter, raw, content_type, now=now)
     except adapters.AdapterError as exc:
-        event = InboundEvent.objects.create(
-            client_id=connector.client_id,
-            connector=connector,
-            via=via,
-            status=InboundStatus.FAILED,
-            content_type=content_type[:120],
-            payload=raw,
-            error=f"{exc.field}: {exc.message}",
-        )
+        event = _raw_event(connector, raw, content_type, via)
+        event.status, event.error = InboundStatus.FAILED, f"{exc.field}: {exc.message}"
+        event.save()
         return ReceiveResult("failed", 400, exc.message, event=event, errors={exc.field: [exc.message]})
     if message is None:
         # Keyed by the payload's digest: a re-delivered receipt is not stored twice.
         try:
             with transaction.atomic():
-                event = InboundEvent.objects.create(
-                    client_id=connector.client_id,
-                    connector=connector,
-                    via=via,
-                    external_id=digest(raw),
-                    status=InboundStatus.IGNORED,
-                    content_type=content_type[:120],
-                    payload=raw,
-                    processed_at=now,
-                )
+                event = _raw_event(connector, raw, content_type, via, external_id=digest(raw))
+                event.status, event.processed_at = InboundStatus.IGNORED, now
+                event.save()
         except IntegrityError:
             event = InboundEvent.objects.get(connector=connector, external_id=digest(raw))
         return ReceiveResult(
@@ -241,17 +228,7 @@ def inbound_receive(
         # (a test's), a savepoint keeps a refused INSERT from spoiling it.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
             (event,) = rows_insert(
-                InboundEvent,
-                [
-                    InboundEvent(
-                        client_id=connector.client_id,
-                        connector=connector,
-                        via=via,
-                        external_id=message.external_id,
-                        content_type=content_type[:120],
-                        payload=raw,
-                    )
-                ],
+                InboundEvent, [_raw_event(connector, raw, content_type, via, external_id=message.external_id)]
             )
         fresh = True
     except IntegrityError:
@@ -261,6 +238,20 @@ def inbound_receive(
             return _duplicate(event)
         fresh = False
     return _process(connector, event, message, recheck=not fresh, now=now)
+
+
+def _raw_event(
+    connector: Connector, raw: bytes, content_type: str, via: str, external_id: str = ""
+) -> InboundEvent:
+    """The (unsaved) row of a payload as received: received, unless the caller says otherwise."""
+    return InboundEvent(
+        client_id=connector.client_id,
+        connector=connector,
+        via=via,
+        external_id=external_id,
+        content_type=content_type[:120],
+        payload=raw,
+    )
 
 
 def _duplicate(event: InboundEvent) -> ReceiveResult:
