@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
+from config.prepared import prepared_select
+
 from . import revisions
 from .access import client_ids_for_user
 from .choices import UNRESOLVED_STATUSES
@@ -66,15 +68,27 @@ def case_find_by_thread(*, client: Client, thread_keys: list[str], lock: bool = 
     keys = [key for key in thread_keys if key]
     if not keys:
         return None
-    interactions = (
-        Interaction.objects.filter(client=client, case__status__in=UNRESOLVED_STATUSES)
-        .with_thread_key(*keys)
-        .select_related("case")
-    )
-    if lock:
-        interactions = interactions.select_for_update(of=("case",))
-    interaction = interactions.order_by("-occurred_at").first()
+    if lock and len(keys) == 1:  # a chat session, a call: the inbound hot path
+        interaction = next(iter(_thread_case_locked(client_id=client.pk, thread_key=keys[0])), None)
+    else:
+        interactions = _by_thread(client.pk).with_thread_key(*keys)
+        if lock:
+            interactions = interactions.select_for_update(of=("case",))
+        interaction = interactions.first()
     return interaction.case if interaction else None
+
+
+def _by_thread(client_id: int) -> QuerySet[Interaction]:
+    return (
+        Interaction.objects.filter(client_id=client_id, case__status__in=UNRESOLVED_STATUSES)
+        .select_related("case")
+        .order_by("-occurred_at")
+    )
+
+
+@prepared_select
+def _thread_case_locked(client_id: int, thread_key: str) -> QuerySet[Interaction]:
+    return _by_thread(client_id).with_thread_key(thread_key).select_for_update(of=("case",))[:1]
 
 
 def case_find_continuation(
@@ -82,11 +96,18 @@ def case_find_continuation(
 ) -> Case | None:
     """The customer's unresolved case active within `window_hours` before `at`, newest first;
     `lock`: its row locked for the caller's transaction (still unresolved once locked)."""
-    cases = Case.objects.filter(
-        customer=customer,
-        status__in=UNRESOLVED_STATUSES,
-        last_activity_at__gte=at - timedelta(hours=window_hours),
-    )
+    since = at - timedelta(hours=window_hours)
     if lock:
-        cases = cases.select_for_update()
-    return cases.order_by("-last_activity_at").first()
+        return next(iter(_continuation_locked(customer_id=customer.pk, since=since)), None)
+    return _continuation(customer.pk, since).first()
+
+
+def _continuation(customer_id: int, since: datetime) -> QuerySet[Case]:
+    return Case.objects.filter(
+        customer_id=customer_id, status__in=UNRESOLVED_STATUSES, last_activity_at__gte=since
+    ).order_by("-last_activity_at")
+
+
+@prepared_select
+def _continuation_locked(customer_id: int, since: datetime) -> QuerySet[Case]:
+    return _continuation(customer_id, since).select_for_update()[:1]

@@ -16,10 +16,11 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from config.errors import ApplicationError, ConflictError
+from config.prepared import prepared_select
 
 from . import selectors, services
 from .choices import CaseEventKind, CaseStatus, Priority
@@ -37,6 +38,11 @@ class UpsertResult:
     @property
     def outcome(self) -> str:
         return "created" if self.created else ("updated" if self.changed else "unchanged")
+
+
+@prepared_select
+def _customer_by_public_id(client_id: int, public_id: UUID) -> QuerySet[Customer]:
+    return Customer.objects.filter(client_id=client_id, public_id=public_id).order_by()
 
 
 @dataclass
@@ -62,9 +68,12 @@ class References:
             refs.queues = {pk: queues[pk] for pk in queue_ids if pk in queues}
         if customer_ids:
             # A merged customer's survivor is read when one is met (`_survivor`): rare, so no join.
-            refs.customers = {
-                c.public_id: c for c in Customer.objects.filter(client=client, public_id__in=customer_ids)
-            }
+            (first, *more) = customer_ids
+            if not more and isinstance(first, UUID):  # one case created or updated: the API's hot path
+                found = _customer_by_public_id(client_id=client.pk, public_id=first)
+            else:
+                found = Customer.objects.filter(client=client, public_id__in=customer_ids)
+            refs.customers = {c.public_id: c for c in found}
         if user_ids:
             refs.users = {
                 u.pk: u

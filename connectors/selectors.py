@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache
 
 from django.db.models import Q, QuerySet
 
 from cases import revisions
 from cases.access import client_ids_for_user
 from cases.models import Client, CustomerIdentity, Interaction, Queue
+from config.prepared import prepared_select
 
 from .models import Connector, InboundEvent, RoutingRule, WebhookDelivery, WebhookSubscription
 
@@ -34,18 +34,19 @@ def connector_for_inbound(*, slug: str) -> Connector | None:
     its client's configuration (routing rules, webhook subscriptions, SLA policies:
     cases.revisions), so that ingestion serves those from caches without reading them: one
     query."""
-    return next(iter(_connectors_for_inbound().filter(slug=slug)[:1]), None)
+    return next(iter(_connector_by_slug(slug=slug)), None)
 
 
-@cache
-def _connectors_for_inbound() -> QuerySet[Connector]:
-    # Built once (the revisions are registered when the apps are ready); each lookup filters a
-    # copy. No ORDER BY: the slug is unique (the model's joins the client).
+@prepared_select
+def _connector_by_slug(slug: str) -> QuerySet[Connector]:
+    # Compiled once (config.prepared). No ORDER BY: the slug is unique (the model's joins the
+    # client).
     client_id = f'"{Connector._meta.db_table}"."client_id"'
     return (
         Connector.objects.select_related("client", "default_queue")
         .annotate(**revisions.annotations(client_id, reader="ingestion"))
-        .order_by()
+        .filter(slug=slug)
+        .order_by()[:1]
     )
 
 
@@ -65,17 +66,29 @@ def identities_find_for_update(
     """The identities among `identities` (normalized `(kind, value)`) known in `client`, with
     their customers, whose rows are locked (PostgreSQL) in customer order: a second message of
     the same customer waits here until the first one's case exists."""
+    if len(identities) == 1:  # most messages name one sender identity: the hot path
+        ((kind, value),) = identities
+        return _identity_locked(client_id=client.pk, kind=kind, value=value)
     condition = Q()
     for kind, value in identities:
         condition |= Q(kind=kind, value=value)
     if not condition:
         return []
-    return list(
-        CustomerIdentity.objects.filter(condition, client=client)
+    return list(_identities_locked(client.pk, condition))
+
+
+def _identities_locked(client_id: int, condition: Q) -> QuerySet[CustomerIdentity]:
+    return (
+        CustomerIdentity.objects.filter(condition, client_id=client_id)
         .select_related("customer")
         .select_for_update(of=("customer",))
         .order_by("customer_id", "id")
     )
+
+
+@prepared_select
+def _identity_locked(client_id: int, kind: str, value: str) -> QuerySet[CustomerIdentity]:
+    return _identities_locked(client_id, Q(kind=kind, value=value))
 
 
 def routing_rules_for_client(*, client_id: int) -> list[RoutingRule]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from cases.models import Case, CaseEvent
 from config.bulk import rows_insert
 from config.errors import ApplicationError
 from config.events import publish
+from config.prepared import prepared_select
 
 from . import engine
 from . import events as sla_events
@@ -456,28 +457,29 @@ def on_case_event(event: Any) -> None:
     if isinstance(event, case_events.CaseOpened):
         _open_case_slas([event])
         return
-    case_sla = next(
-        iter(
-            CaseSLA.objects.select_related("calendar", "case", "policy")
-            .filter(case_id=event.case_id)
-            .order_by()[:1]  # one per case
-        ),
-        None,
-    )
+    case_sla = next(iter(_case_sla_of(case_id=event.case_id)), None)
     if case_sla is None or case_sla.policy_id is None:
         return
     if case_sla.last_event_at is not None and engine_event.at < case_sla.last_event_at:
         clocks_rebuild(case_ids=[event.case_id], now=timezone.now(), reason="event arrived out of order")
         return
-    rows = list(
-        SLAClock.objects.select_for_update()
-        .filter(case_id=event.case_id, metric__in=ENGINE_METRICS)
-        .order_by("pk")
-    )
+    rows = _engine_clocks_locked(case_id=event.case_id)
     snapshot = _snapshot(case_sla, calendar_compiled(case_sla.calendar))
     state = _engine_state(case_sla, snapshot, rows)
     changes = engine.apply(state, engine_event)
     _persist_live(case_sla, state, rows, changes, at=engine_event.at)
+
+
+@prepared_select
+def _case_sla_of(case_id: int) -> QuerySet[CaseSLA]:
+    return CaseSLA.objects.select_related("calendar", "case", "policy").filter(case_id=case_id).order_by()[:1]
+
+
+@prepared_select
+def _engine_clocks_locked(case_id: int) -> QuerySet[SLAClock]:
+    return (
+        SLAClock.objects.select_for_update().filter(case_id=case_id, metric__in=ENGINE_METRICS).order_by("pk")
+    )
 
 
 # --- What the engine wrote, for the caller that changed the case ------------------------------------

@@ -7,13 +7,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from config.prepared import prepared_select
 
 from .. import revisions
 from ..models import ApiKey, ApiKeyScope, Client
@@ -82,17 +82,18 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
     return key
 
 
-@cache
-def _keys_with_revisions() -> QuerySet[ApiKey]:
-    """Keys with their client and the revisions of the client's configuration (cases.revisions),
-    so a request serves the client's queues, SLA policies and webhook subscriptions from caches
-    without reading them. Built once (the revisions are registered when the apps are ready);
-    each lookup filters a copy. No ORDER BY: the hash is unique (the model's joins the client)."""
+@prepared_select
+def _key_by_hash(key_hash: str) -> QuerySet[ApiKey]:
+    """The key of a hash with its client and the revisions of the client's configuration
+    (cases.revisions), so a request serves the client's queues, SLA policies and webhook
+    subscriptions from caches without reading them. Compiled once (config.prepared). No ORDER
+    BY: the hash is unique (the model's joins the client)."""
     client_id = f'"{ApiKey._meta.db_table}"."client_id"'
     return (
         ApiKey.objects.select_related("client")
         .annotate(**revisions.annotations(client_id, reader="api"))
-        .order_by()
+        .filter(key_hash=key_hash)
+        .order_by()[:1]
     )
 
 
@@ -101,7 +102,7 @@ def api_key_resolve(raw: str, *, now: datetime | None = None) -> ApiKey | None:
     last use at most once a minute."""
     if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         return None
-    key = next(iter(_keys_with_revisions().filter(key_hash=key_hash(raw))[:1]), None)
+    key = next(iter(_key_by_hash(key_hash=key_hash(raw))), None)
     now = now or timezone.now()
     if (
         key is None
