@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.bulk import rows_insert
+from config.bulk import row_update, rows_insert
 from config.errors import ApplicationError, ConflictError
 from config.events import publish
 
@@ -302,7 +302,7 @@ def _lock(case: Case, expected_version: int | None) -> Case:
 
 def _bump(case: Case, fields: list[str]) -> None:
     case.version += 1
-    case.save(update_fields=[*fields, "version", "updated_at"])
+    row_update(case, [*fields, "version", "updated_at"])
 
 
 @dataclass(frozen=True)

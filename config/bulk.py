@@ -1,5 +1,6 @@
 """Inserting rows of one model at once: on PostgreSQL, COPY for many and one prepared INSERT for
-a few; `bulk_create` elsewhere.
+a few; `bulk_create` elsewhere. Updating one row's fields with a statement of fixed text
+(`row_update`).
 
 `bulk_create` prepares every field of every row through Django's field API, then psycopg quotes
 each value into a text array in Python (the client-side cursor); for the thousands of rows a
@@ -37,7 +38,7 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from django.db import connections, models, router
+from django.db import DatabaseError, connections, models, router
 from django.utils import timezone
 
 COPY_MIN_ROWS = 64
@@ -177,3 +178,32 @@ def _logged(cursor, sql: str):
     if hasattr(cursor, "debug_sql"):  # CursorDebugWrapper: the connection logs its queries
         return cursor.debug_sql(sql)
     return nullcontext()
+
+
+def row_update(obj: models.Model, fields: Iterable[str]) -> None:
+    """`obj.save(update_fields=fields)` as one UPDATE whose text is built once per model and
+    fields: `auto_now` fields take the time now and values are prepared as `save` prepares them,
+    but no signals are sent (as `QuerySet.update`). The hot paths' models (a case's version and
+    activity, its SLA state, a clock) have no receivers. As `save`, a row that is gone is an
+    error (`DatabaseError`), not a silent no-op."""
+    model = type(obj)
+    connection = connections[router.db_for_write(model, instance=obj)]
+    names = tuple(fields)
+    sql, targets = _update_sql(model, names, connection.alias)
+    values = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in targets]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, obj.pk])
+        if cursor.rowcount == 0:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+@functools.cache
+def _update_sql(model: type[models.Model], names: tuple[str, ...], alias: str) -> tuple[str, list]:
+    connection = connections[alias]
+    meta = model._meta
+    targets = [meta.get_field(name) for name in names]
+    if any(not f.concrete or f.primary_key or f.many_to_many for f in targets):
+        raise ValueError(f"row_update: {names} must name concrete, non-key fields of {meta.label}")
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s", targets

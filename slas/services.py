@@ -27,7 +27,7 @@ from cases import events as case_events
 from cases import revisions
 from cases.choices import AuthorKind, CaseEventKind, Direction
 from cases.models import Case, CaseEvent
-from config.bulk import rows_insert
+from config.bulk import row_update, rows_insert
 from config.errors import ApplicationError
 from config.events import publish
 from config.prepared import prepared_select
@@ -671,13 +671,13 @@ def _persist_live(
             by_key[clock.key] = row
         elif _to_engine(row) != clock:
             _copy_to_row(clock, row)
-            row.save(update_fields=[*_CLOCK_FIELDS, "updated_at"])
+            row_update(row, [*_CLOCK_FIELDS, "updated_at"])
     # One INSERT for the clocks a case opening (or a new cycle) starts; their ids come back.
     rows_insert(SLAClock, new_rows)
     _record_case_changes(pending, case, by_key, changes, state)
     case_sla.engine_state = _state_json(state)
     case_sla.last_event_at = max(at, case_sla.last_event_at) if case_sla.last_event_at else at
-    case_sla.save(update_fields=["engine_state", "last_event_at", "updated_at"])
+    row_update(case_sla, ["engine_state", "last_event_at", "updated_at"])
     _remember(case_sla, by_key.values())
     pending.flush()
 

@@ -5,12 +5,12 @@ bulk_create stores, ids included."""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from cases.choices import CaseEventKind
 from cases.models import Case, CaseEvent
-from config.bulk import COPY_MIN_ROWS, rows_insert
+from config.bulk import COPY_MIN_ROWS, row_update, rows_insert
 from slas.models import SLAClock
 from tests.factories import CaseFactory
 
@@ -186,3 +186,58 @@ def test_a_related_row_saved_after_assignment_gives_its_id(count):
     rows_insert(SLAClock, [clock])
     rows_insert(ClockEvent, events, ids=False)
     assert ClockEvent.objects.filter(clock_id=clock.pk).count() == count
+
+
+def test_row_update_writes_the_named_fields_only_as_save_would():
+    case = CaseFactory(subject="Before")
+    stale = Case.objects.get(pk=case.pk)
+    before = case.updated_at
+    case.subject = "After, with a tab\tand ünïcødé"
+    case.priority = "high"
+    case.version += 1
+    case.status = "pending"  # changed on the instance, not named: not written
+    row_update(case, ["subject", "priority", "version", "updated_at"])
+    stored = Case.objects.get(pk=case.pk)
+    assert (stored.subject, stored.priority, stored.version) == (case.subject, "high", stale.version + 1)
+    assert stored.status == stale.status
+    assert stored.updated_at == case.updated_at and stored.updated_at > before  # auto_now, as save
+
+
+def test_row_update_stores_json_and_nulls_as_save_does():
+    from slas.models import CaseSLA
+    from tests.factories import SLAPolicyFactory
+
+    policy = SLAPolicyFactory()
+    case = CaseFactory(client=policy.client)
+    case_sla = CaseSLA.objects.create(case=case, client=case.client, policy=policy)
+    case_sla.engine_state = {"status": "open", "text": AWKWARD, "nested": [None, True, 1.5]}
+    case_sla.last_event_at = None
+    row_update(case_sla, ["engine_state", "last_event_at", "updated_at"])
+    stored = CaseSLA.objects.get(pk=case_sla.pk)
+    assert stored.engine_state == {"status": "open", "text": AWKWARD, "nested": [None, True, 1.5]}
+    assert stored.last_event_at is None
+
+
+def test_row_update_is_one_statement_built_once_and_refuses_a_row_that_is_gone():
+    from config import bulk
+
+    first, second = CaseFactory(), CaseFactory()
+    first.subject = "Warm"
+    row_update(first, ["subject"])
+    built = bulk._update_sql.cache_info().misses
+    with CaptureQueriesContext(connection) as context:
+        for case in (first, second):
+            case.subject = f"Changed {case.pk}"
+            row_update(case, ["subject"])
+    assert bulk._update_sql.cache_info().misses == built  # the text was built once, before
+    assert [q["sql"].split()[0] for q in context.captured_queries] == ["UPDATE", "UPDATE"]
+    assert set(Case.objects.filter(pk__in=[first.pk, second.pk]).values_list("subject", flat=True)) == {
+        f"Changed {first.pk}",
+        f"Changed {second.pk}",
+    }
+    gone = Case.objects.get(pk=second.pk)
+    Case.objects.filter(pk=gone.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        row_update(gone, ["subject"])
+    with pytest.raises(ValueError, match="concrete, non-key"):
+        row_update(first, ["id"])
