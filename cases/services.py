@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.bulk import row_update, rows_insert
+from config.bulk import row_insert_new, row_update, rows_insert
 from config.errors import ApplicationError, ConflictError
 from config.events import publish
 
@@ -945,27 +945,27 @@ def interaction_append(
             return AppendResult(existing, created=False)
         raise ApplicationError("A closed case takes no new interactions; open a new case.")
     who = Actor.of(actor if actor is not None else author)
-    try:
-        with transaction.atomic():
-            interaction = Interaction(
-                client_id=case.client_id,
-                case=case,
-                channel=channel,
-                direction=direction,
-                author_kind=author_kind,
-                author=author,
-                body=body,
-                occurred_at=when,
-                source=source,
-                external_id=external_id,
-                thread_key=thread_key,
-                metadata=metadata or {},
-                delivery_status=delivery_status,
-            )
-            rows_insert(Interaction, [interaction])
-    except IntegrityError:
+    interaction = Interaction(
+        client_id=case.client_id,
+        case=case,
+        channel=channel,
+        direction=direction,
+        author_kind=author_kind,
+        author=author,
+        body=body,
+        occurred_at=when,
+        source=source,
+        external_id=external_id,
+        thread_key=thread_key,
+        metadata=metadata or {},
+        delivery_status=delivery_status,
+    )
+    if not row_insert_new(interaction):
         # Delivered before (or concurrently, and the other delivery won): that row is the one.
-        return AppendResult(_interaction_existing(case.client_id, source, external_id), created=False)
+        existing = _interaction_existing(case.client_id, source, external_id)
+        if existing is None:  # the conflict was on something else than the message's key
+            raise IntegrityError(f"Interaction of case {case.pk} refused by a unique constraint.")
+        return AppendResult(existing, created=False)
     fields = ["last_activity_at"]
     if channel != case.current_channel and direction != Direction.NOTE:
         _record(

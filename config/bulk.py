@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from django.db import DatabaseError, connections, models, router
+from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
 COPY_MIN_ROWS = 64
@@ -139,8 +139,36 @@ def _prepared_rows(objs, fields, plain, connection) -> list[list] | None:
     return rows
 
 
+def row_insert_new(obj: M) -> bool:
+    """Insert `obj` unless a row already holds one of its unique values: True when inserted (its
+    id set), False when such a row exists (nothing written). On PostgreSQL one `INSERT ... ON
+    CONFLICT DO NOTHING RETURNING id`: no savepoint is needed around it, as an INSERT that fails
+    on a unique constraint would need. A concurrent insert of the same values is waited for, as
+    a unique check waits. Elsewhere: a savepoint around the insert."""
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor == "postgresql":
+        fields, plain = _insert_fields(model)
+        rows = _prepared_rows([obj], fields, plain, connection)
+        if rows is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(_values_sql(model, 1, True, skip_conflicts=True), rows[0])
+                inserted = cursor.fetchone()
+            if inserted is None:
+                return False
+            obj.pk = inserted[0]
+            obj._state.adding, obj._state.db = False, connection.alias
+            return True
+    try:
+        with transaction.atomic(using=connection.alias):
+            rows_insert(model, [obj])
+    except IntegrityError:
+        return False
+    return True
+
+
 @functools.cache
-def _values_sql(model: type[models.Model], count: int, ids: bool) -> str:
+def _values_sql(model: type[models.Model], count: int, ids: bool, skip_conflicts: bool = False) -> str:
     connection = connections[router.db_for_write(model)]
     meta = model._meta
     fields, _ = _insert_fields(model)
@@ -149,6 +177,8 @@ def _values_sql(model: type[models.Model], count: int, ids: bool) -> str:
     sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES " + ", ".join(
         [row] * count
     )
+    if skip_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
     if ids:
         sql += f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
     return sql

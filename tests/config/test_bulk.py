@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cases.choices import CaseEventKind
 from cases.models import Case, CaseEvent
-from config.bulk import COPY_MIN_ROWS, row_update, rows_insert
+from config.bulk import COPY_MIN_ROWS, row_insert_new, row_update, rows_insert
 from slas.models import SLAClock
 from tests.factories import CaseFactory
 
@@ -241,3 +241,36 @@ def test_row_update_is_one_statement_built_once_and_refuses_a_row_that_is_gone()
         row_update(gone, ["subject"])
     with pytest.raises(ValueError, match="concrete, non-key"):
         row_update(first, ["id"])
+
+
+def test_row_insert_new_inserts_once_and_reports_a_conflict_without_spoiling_the_transaction():
+    from cases.models import Interaction
+
+    case = CaseFactory()
+
+    def message() -> Interaction:
+        return Interaction(
+            client_id=case.client_id,
+            case=case,
+            channel=case.origin_channel,
+            direction="inbound",
+            author_kind="customer",
+            body=AWKWARD,
+            occurred_at=case.opened_at,
+            source="sms-1",
+            external_id="SM123",
+            metadata={"text": AWKWARD},
+        )
+
+    first = message()
+    assert row_insert_new(first) is True and first.pk is not None and not first._state.adding
+    with transaction.atomic(), CaptureQueriesContext(connection) as context:
+        again = message()
+        assert row_insert_new(again) is False and again.pk is None
+        assert Case.objects.filter(pk=case.pk).exists()  # the transaction is still usable
+    statements = [q["sql"].split()[0] for q in context.captured_queries]
+    if connection.vendor == "postgresql":
+        assert "SAVEPOINT" not in statements
+    stored = Interaction.objects.get(pk=first.pk)
+    assert (stored.body, stored.metadata) == (AWKWARD, {"text": AWKWARD})
+    assert Interaction.objects.filter(case=case).count() == 1

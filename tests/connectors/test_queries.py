@@ -59,8 +59,9 @@ def test_follow_up_costs_constant_and_at_most_12_data_statements(realistic, post
     # the case to join (locked), interaction, timeline entry, the case's SLA state and clocks,
     # their update, the case's version, and the sentiment task on the ORM broker
     assert data <= 12
-    # + BEGIN, COMMIT and two savepoints (interaction_append, its insert)
-    assert total <= 18
+    # + BEGIN, COMMIT and interaction_append's savepoint; on PostgreSQL the insert needs none (ON
+    # CONFLICT DO NOTHING), elsewhere it takes one more
+    assert total <= (16 if connection.vendor == "postgresql" else 18)
 
 
 def test_new_case_costs_constant_and_at_most_14_data_statements(realistic, post_event):
