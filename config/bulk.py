@@ -1,6 +1,6 @@
 """Inserting rows of one model at once: on PostgreSQL, COPY for many and one prepared INSERT for
-a few; `bulk_create` elsewhere. Updating one row's fields with a statement of fixed text
-(`row_update`).
+a few; `bulk_create` elsewhere. Also one row's fields updated by a statement of fixed text
+(`row_update`), and one row inserted unless a unique value is taken (`row_insert_new`).
 
 `bulk_create` prepares every field of every row through Django's field API, then psycopg quotes
 each value into a text array in Python (the client-side cursor); for the thousands of rows a
