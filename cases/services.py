@@ -540,6 +540,9 @@ def cases_open_bulk(*, client: Client, openings: Sequence[CaseOpening], actor: A
     taken = list(
         Case.objects.filter(client=client)
         .with_external_id(*external_ids)
+        # No ORDER BY: with the model's (newest first) and LIMIT 1, PostgreSQL walked every case
+        # of the client by opening time to find none (62 ms among 200,000), not the unique index.
+        .order_by()
         .values_list("external_id", flat=True)[:1]
     )
     if taken:
