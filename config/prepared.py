@@ -15,7 +15,8 @@ statement through a copy of the compiled compiler, so instances, `select_related
 annotations and field converters come out exactly as from the queryset itself.
 
 The builder must give the same shape for any values: filters on its arguments, no branching on
-them. Supported argument types: int, str, UUID, datetime (annotate them). A builder whose
+them. The SQL is compiled for the database the queryset goes to at the first call (Accord has
+one). Supported argument types: int, str, UUID, datetime (annotate them). A builder whose
 sentinel does not reach the parameters (a value transformed by its lookup, e.g. `icontains`) is
 refused when first compiled, with the argument named.
 """
@@ -72,20 +73,17 @@ class PreparedSelect(Generic[M]):
     def __init__(self, build: Callable[..., models.QuerySet[M]]):
         self._build = build
         self._names = frozenset(inspect.signature(build).parameters)
-        self._compiled: dict[str | None, _Compiled] = {}
+        self._entry: _Compiled | None = None
         functools.update_wrapper(self, build)
 
     def __call__(self, **values: Any) -> list[M]:
         if values.keys() != self._names:
             raise TypeError(f"{self._build.__qualname__}() takes {sorted(self._names)}, got {sorted(values)}")
-        entry = self._compiled.get(None) or self._compile(None)
-        queryset = entry.queryset._chain()
-        if queryset.db != entry.queryset.db:  # routed elsewhere than at compile time
-            entry = self._compiled.get(queryset.db) or self._compile(queryset.db)
-            queryset = entry.queryset._chain()
+        entry = self._entry or self._compile()
         params = list(entry.params)
         for position, name, adapt in entry.slots:
             params[position] = adapt(values[name])
+        queryset = entry.queryset._chain()
         connection = connections[queryset.db]
         if entry.for_update and connection.features.has_select_for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
@@ -96,12 +94,10 @@ class PreparedSelect(Generic[M]):
         queryset.query.get_compiler = lambda *args, **kwargs: compiler
         return list(queryset)
 
-    def _compile(self, alias: str | None) -> _Compiled:
+    def _compile(self) -> _Compiled:
         hints = typing.get_type_hints(self._build)  # resolved here: the models are loaded
         sentinels = {name: _sentinel(hints.get(name)) for name in self._names}
         queryset = self._build(**sentinels)
-        if alias is not None:
-            queryset = queryset.using(alias)
         connection = connections[queryset.db]
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
@@ -118,7 +114,7 @@ class PreparedSelect(Generic[M]):
                     "statement's parameters as given; use a lookup that takes the value as it is."
                 )
             slots += found
-        entry = _Compiled(
+        self._entry = _Compiled(
             queryset=queryset,
             compiler=compiler,
             sql=sql,
@@ -126,8 +122,7 @@ class PreparedSelect(Generic[M]):
             slots=tuple(slots),
             for_update=bool(queryset.query.select_for_update),
         )
-        self._compiled[alias] = entry
-        return entry
+        return self._entry
 
 
 def _same(value: Any) -> Any:
