@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from config.bulk import row_insert_new, row_update, rows_insert
+from config.bulk import row_build, row_insert_new, row_update, rows_insert
 from config.errors import ApplicationError, ConflictError
 from config.events import publish
 
@@ -359,7 +359,8 @@ def _refuse_bad_opening(client: Client, opening: CaseOpening) -> None:
 
 
 def _new_case(client: Client, opening: CaseOpening, opened_at: datetime) -> Case:
-    return Case(
+    return row_build(
+        Case,
         client=client,
         customer=opening.customer,
         queue=opening.queue,
@@ -376,7 +377,8 @@ def _new_case(client: Client, opening: CaseOpening, opened_at: datetime) -> Case
 
 
 def _opened_record(case: Case, who: Actor, reason: str) -> CaseEvent:
-    return CaseEvent(
+    return row_build(
+        CaseEvent,
         case=case,
         client_id=case.client_id,
         kind=CaseEventKind.OPENED,
@@ -394,7 +396,8 @@ def _opened_record(case: Case, who: Actor, reason: str) -> CaseEvent:
 
 
 def _interaction_record(case: Case, who: Actor, interaction: Interaction) -> CaseEvent:
-    return CaseEvent(
+    return row_build(
+        CaseEvent,
         case=case,
         client_id=case.client_id,
         kind=CaseEventKind.INTERACTION,

@@ -27,7 +27,7 @@ from cases import events as case_events
 from cases import revisions
 from cases.choices import AuthorKind, CaseEventKind, Direction
 from cases.models import Case, CaseEvent
-from config.bulk import row_update, rows_insert
+from config.bulk import row_build, row_update, rows_insert
 from config.errors import ApplicationError
 from config.events import publish
 from config.prepared import prepared_select
@@ -361,7 +361,8 @@ def _record_changes(
 ) -> None:
     for change in changes:
         pending.events.append(
-            ClockEvent(
+            row_build(
+                ClockEvent,
                 clock=row,
                 case_id=case.pk,
                 client_id=case.client_id,
@@ -385,7 +386,8 @@ def _record_changes(
         )
         if change.kind == "breached":
             pending.breaches.append(
-                Breach(
+                row_build(
+                    Breach,
                     clock=row,
                     case_id=case.pk,
                     client_id=case.client_id,
@@ -399,7 +401,8 @@ def _record_changes(
             pending.breached.append(alert)
         elif change.kind == "warned":
             pending.warnings.append(
-                SLAWarning(
+                row_build(
+                    SLAWarning,
                     clock=row,
                     case_id=case.pk,
                     client_id=case.client_id,
@@ -573,8 +576,11 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
             queue_id=opened.queue_id,
             segment=opened.customer_segment,
         )
-        case_sla = CaseSLA(
-            case_id=case.pk, client_id=case.client_id, unmatched_reason="" if choice.policy else choice.reason
+        case_sla = row_build(
+            CaseSLA,
+            case_id=case.pk,
+            client_id=case.client_id,
+            unmatched_reason="" if choice.policy else choice.reason,
         )
         case_slas.append(case_sla)
         if choice.policy is None:
@@ -615,7 +621,8 @@ def _open_case_slas(openings: Iterable[case_events.CaseOpened]) -> None:
 
 
 def _new_clock_row(case: Case | _OpenedCase, case_sla: CaseSLA, clock: engine.Clock) -> SLAClock:
-    row = SLAClock(
+    row = row_build(
+        SLAClock,
         client_id=case.client_id,
         case_id=case.pk,
         channel=case.origin_channel,

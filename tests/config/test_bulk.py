@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from cases.choices import CaseEventKind
 from cases.models import Case, CaseEvent
-from config.bulk import COPY_MIN_ROWS, row_insert_new, row_update, rows_insert
+from config.bulk import COPY_MIN_ROWS, row_build, row_insert_new, row_update, rows_insert
 from slas.models import SLAClock
 from tests.factories import CaseFactory
 
@@ -274,3 +275,90 @@ def test_row_insert_new_inserts_once_and_reports_a_conflict_without_spoiling_the
     stored = Interaction.objects.get(pk=first.pk)
     assert (stored.body, stored.metadata) == (AWKWARD, {"text": AWKWARD})
     assert Interaction.objects.filter(case=case).count() == 1
+
+
+# --- row_build ----------------------------------------------------------------------------------
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def _built_both_ways(model, **values):
+    built, made = row_build(model, **values), model(**values)
+    return built, made
+
+
+def test_row_build_makes_the_instance_the_model_makes():
+    """Values by attribute, related objects (cached on both sides, as the descriptor caches them),
+    defaults (constant and made per instance), and an unsaved state."""
+    from slas.models import CaseSLA
+
+    case = CaseFactory()
+    now = timezone.now()
+    cases = _built_both_ways(
+        Case,
+        client=case.client,
+        customer=case.customer,
+        queue=case.queue,
+        subject="Refund",
+        origin_channel="email",
+        current_channel="email",
+        opened_at=now,
+        last_activity_at=now,
+    )
+    events = _built_both_ways(CaseEvent, case=case, client_id=case.client_id, kind="opened", occurred_at=now)
+    clocks = _built_both_ways(
+        SLAClock, client_id=1, case_id=case.pk, metric="first_response", target_seconds=60, started_at=now
+    )
+    for built, made in (cases, events, clocks):
+        uuids = {"public_id"} if isinstance(made, Case) else set()
+        assert {k: v for k, v in _fields(built).items() if k not in uuids} == {
+            k: v for k, v in _fields(made).items() if k not in uuids
+        }
+        assert set(built._state.fields_cache) == set(made._state.fields_cache)
+        assert built._state.adding and built._state.db == made._state.db and built.pk is None
+    assert cases[0].client is case.client and cases[0].queue is case.queue
+    assert cases[0].public_id != cases[1].public_id  # a callable default, made per instance
+    other = row_build(SLAClock, case_id=case.pk, started_at=now)
+    assert other.pauses == [] and other.pauses is not clocks[0].pauses  # not shared
+    # A one-to-one's reverse side is cached too, as assigning through the model caches it.
+    case_sla = row_build(CaseSLA, case=case, client_id=case.client_id)
+    assert case.sla is case_sla and case_sla.case is case
+
+
+def test_row_build_takes_pk_and_refuses_an_unknown_keyword_as_the_model_does():
+    assert row_build(CaseEvent, pk=7, kind="opened").id == 7
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        row_build(CaseEvent, kind="opened", colour="blue")
+
+
+def test_row_build_is_the_model_itself_while_a_receiver_listens_to_its_signals():
+    from django.db.models.signals import post_init
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=CaseEvent)
+    try:
+        event = row_build(CaseEvent, kind="opened")
+    finally:
+        post_init.disconnect(receiver, sender=CaseEvent)
+    assert seen == [event]
+
+
+def test_built_rows_are_stored_by_rows_insert_with_a_shared_document_written_for_each():
+    """Rows sharing one JSON document (a batch's policy snapshot) keep it whole, each its own."""
+    from slas.models import CaseSLA
+
+    shared = {"targets": {"first_response": {"urgent": 60}}, "note": AWKWARD}
+    cases = CaseFactory.create_batch(COPY_MIN_ROWS + 1)
+    rows = [
+        row_build(CaseSLA, case=case, client_id=case.client_id, snapshot=shared, engine_state={"n": i})
+        for i, case in enumerate(cases)
+    ]
+    rows_insert(CaseSLA, rows)
+    stored = CaseSLA.objects.filter(case__in=cases).order_by("case_id")
+    assert [(s.snapshot, s.engine_state) for s in stored] == [(shared, {"n": i}) for i in range(len(cases))]
