@@ -64,6 +64,19 @@ def keyset_after(ordering: list[str], values: list) -> Q:
     return Q(**{f"{first.lstrip('-')}__lte" if first.startswith("-") else f"{first}__gte": value}) & condition
 
 
+def rows_release(rows) -> None:
+    """Drop the related and prefetched objects cached on model instances whose page has been
+    serialized. Those objects point back at the instance (both sides of a one-to-one, a prefetched
+    clock's case), so a page left as it is becomes about 4,600 objects in reference cycles that
+    only Python's cyclic collector frees; its full passes over them took most of a list's p95.
+    Dropped, the page is freed by reference counting as the request ends."""
+    for row in rows:
+        state = getattr(row, "_state", None)
+        if state is not None:
+            state.__dict__.pop("fields_cache", None)
+        row.__dict__.pop("_prefetched_objects_cache", None)
+
+
 class KeysetPagination(BasePagination):
     default_page_size = 50
     max_page_size = MAX_PAGE_SIZE
@@ -102,10 +115,11 @@ class KeysetPagination(BasePagination):
                     {self.cursor_query_param: ["This cursor belongs to another ordering or list."]}
                 )
             queryset = queryset.filter(keyset_after(ordering, self._parse(queryset, ordering, payload["v"])))
-        rows = list(queryset[: page_size + 1])
+        rows = self.rows = list(queryset[: page_size + 1])
         self.next_cursor = None
         if len(rows) > page_size:
-            rows = rows[:page_size]
+            rows_release(rows[page_size:])
+            del rows[page_size:]
             last = rows[-1]
             self.next_cursor = encode_position(
                 [getattr(last, term.lstrip("-")) for term in ordering], salt=self.salt, extra={"o": ordering}
@@ -120,6 +134,10 @@ class KeysetPagination(BasePagination):
         return self.request.build_absolute_uri(self.request.path) + "?" + urlencode(params, doseq=True)
 
     def get_paginated_response(self, data):
+        # The page is serialized (`data`): its instances are not read again. The list is emptied
+        # too: DRF's serializer and its data refer to each other, and the serializer to the page.
+        rows_release(self.rows)
+        self.rows.clear()
         return Response({"next": self.get_next_link(), "next_cursor": self.next_cursor, "results": data})
 
     def get_paginated_response_schema(self, schema):

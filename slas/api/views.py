@@ -29,6 +29,7 @@ from cases.api.pagination import (
     encode_position,
     keyset_after,
     page_size_from,
+    rows_release,
 )
 from cases.api.schema import IF_MATCH_PARAMETER, IF_NONE_MATCH_PARAMETER
 from cases.api.views import UUID_PATTERN
@@ -501,14 +502,18 @@ class CaseExportView(ApiView):
             position = [since - timedelta(microseconds=1), 0]
         rows = list(queryset[: page_size + 1])
         more = len(rows) > page_size
-        rows = rows[:page_size]
+        rows_release(rows[page_size:])  # read only to know there is more
+        del rows[page_size:]
         if rows:
             position = [rows[-1].updated_at, rows[-1].pk]
         elif position[0] is None:
             position = [datetime(1970, 1, 1, tzinfo=UTC), 0]
+        results = CaseSerializer(rows, many=True).data
+        rows_release(rows)  # serialized: not read again (see rows_release)
+        rows.clear()
         return Response(
             {
-                "results": CaseSerializer(rows, many=True).data,
+                "results": results,
                 "next_cursor": encode_position(position, salt=EXPORT_SALT),
                 "end_of_stream": not more,
                 "horizon": horizon,
