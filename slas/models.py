@@ -350,6 +350,12 @@ class SLAClock(models.Model):
                 name="clock_warn_unwarned",
                 condition=Q(warned_at__isnull=True, stopped_at__isnull=True, warn_at__isnull=False),
             ),
+            # "Has this case a breached clock?" (the API's breached filter, the at-risk filter's
+            # exclusion), asked of case after case in list order: an index-only probe of breached
+            # clocks alone, half the cost of the unique index's rows filtered (decision 0009).
+            models.Index(
+                fields=["case"], name="clock_breached_case", condition=Q(breached_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -185,3 +185,23 @@ def test_a_served_page_of_cases_is_freed_without_the_cyclic_collector(api_a, cli
     # Django's prefetch keeps a hint to the first case of its batch on its clock query, itself in a
     # cycle: that case alone (with none of its relations) may wait for the collector.
     assert len(in_cycles) <= 1 and all(type(o) is Case for o in in_cycles), in_cycles
+
+
+@pytest.mark.postgres
+def test_the_breached_filter_probes_breached_clocks_by_their_own_index(api_a, client_a):
+    """Each case the list walks is asked "has it a breached clock?" of the partial index of
+    breached clocks (an index-only probe), not of every clock of the case (decision 0009)."""
+    from django.db import transaction
+
+    SLAPolicyFactory(client=client_a, targets=TARGETS)
+    case = _populate(client_a, 3, "breached")
+    sla_sweep(now=case.opened_at + timedelta(days=30))
+    with CaptureQueriesContext(connection) as ctx:
+        response = api_a.get("/api/v1/cases?sla_state=breached")
+    assert len(response.json()["results"]) == 3
+    (statement,) = [q["sql"] for q in ctx.captured_queries if "EXISTS" in q["sql"]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few test rows: let the plan show indexes
+        cursor.execute(f"EXPLAIN {statement}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "clock_breached_case" in plan, plan
