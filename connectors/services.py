@@ -13,6 +13,7 @@ Ingestion (`inbound_receive`) guarantees:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -273,15 +274,7 @@ def _process(
         with transaction.atomic():
             # Claim the event first: the UPDATE locks its row, so a concurrent delivery (or a
             # replay) of the same message waits here, then finds it processed and stops.
-            claimed = InboundEvent.objects.filter(
-                pk=event.pk, status__in=[InboundStatus.RECEIVED, InboundStatus.FAILED]
-            ).update(
-                status=InboundStatus.PROCESSED,
-                processed_at=now,
-                error="",
-                attempts=F("attempts") + (1 if recheck else 0),
-            )
-            if not claimed:
+            if not _event_claim(event, now, counted=recheck):
                 return _duplicate(event)
             with (
                 selectors.subscriptions_remembered(),
@@ -299,6 +292,44 @@ def _process(
             "failed", 500, "The message could not be processed; it is kept for replay.", event=event
         )
     return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
+
+
+@functools.cache
+def _claim_sql() -> str:
+    """The claim's UPDATE as text built once (the ORM compiled it anew for every event, about 5%
+    of an ingested event's time); the same text each time, PostgreSQL keeps it prepared (0007)."""
+    quote = connection.ops.quote_name
+    column = {name: quote(InboundEvent._meta.get_field(name).column) for name in _CLAIM_FIELDS}
+    return (
+        f"UPDATE {quote(InboundEvent._meta.db_table)} SET {column['status']} = %s, "
+        f"{column['processed_at']} = %s, {column['error']} = %s, "
+        f"{column['attempts']} = {column['attempts']} + %s "
+        f"WHERE {column['id']} = %s AND {column['status']} IN (%s, %s)"
+    )
+
+
+_CLAIM_FIELDS = ("id", "status", "processed_at", "error", "attempts")
+
+
+def _event_claim(event: InboundEvent, now: datetime, *, counted: bool) -> bool:
+    """Mark `event` processed if it is received or failed (True), else nothing (False): the row
+    stays locked by the caller's transaction, so a concurrent delivery of the same message waits
+    for it, then finds it processed. `counted`: one more attempt (a retry or replay)."""
+    processed_at = InboundEvent._meta.get_field("processed_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(),
+            [
+                InboundStatus.PROCESSED.value,
+                processed_at,
+                "",
+                1 if counted else 0,
+                event.pk,
+                InboundStatus.RECEIVED.value,
+                InboundStatus.FAILED.value,
+            ],
+        )
+        return cursor.rowcount > 0
 
 
 def _event_fail(event: InboundEvent, error: str, *, counted: bool) -> None:
