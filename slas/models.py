@@ -353,9 +353,7 @@ class SLAClock(models.Model):
             # "Has this case a breached clock?" (the API's breached filter, the at-risk filter's
             # exclusion), asked of case after case in list order: an index-only probe of breached
             # clocks alone, half the cost of the unique index's rows filtered (decision 0009).
-            models.Index(
-                fields=["case"], name="clock_breached_case", condition=Q(breached_at__isnull=False)
-            ),
+            models.Index(fields=["case"], name="clock_breached_case", condition=Q(breached_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
