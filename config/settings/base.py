@@ -120,8 +120,8 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The WSGI server's garbage-collector tuning (config/wsgi.py): the first generation's threshold
-# (CPython's default is 700); 0 leaves the collector as CPython sets it.
+# The WSGI server's garbage-collector tuning (config/collector.py): the first generation's threshold
+# (CPython's default is 700); 0 leaves the collector as CPython sets it (and freezes nothing).
 GC_GEN0_THRESHOLD = env.int("GC_GEN0_THRESHOLD", default=50_000)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://accord")}
