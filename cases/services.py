@@ -944,94 +944,63 @@ def interaction_append(
         raise ApplicationError("The interaction was refused.", field_errors=errors)
     when = _aware(occurred_at, "occurred_at")
     with transaction.atomic(savepoint=not case_locked):
-        return _interaction_append(
-            case if case_locked else _lock(case, None),
+        if not case_locked:
+            case = _lock(case, None)
+        if case.status == CaseStatus.CLOSED:
+            existing = _interaction_existing(case.client_id, source, external_id)
+            if existing is not None:  # a re-delivery of a message the case took before it closed
+                return AppendResult(existing, created=False)
+            raise ApplicationError("A closed case takes no new interactions; open a new case.")
+        who = Actor.of(actor if actor is not None else author)
+        interaction = row_build(
+            Interaction,
+            client_id=case.client_id,
+            case=case,
             channel=channel,
             direction=direction,
             author_kind=author_kind,
-            body=body,
-            when=when,
             author=author,
-            actor=actor,
+            body=body,
+            occurred_at=when,
             source=source,
             external_id=external_id,
             thread_key=thread_key,
-            metadata=metadata,
+            metadata=metadata or {},
             delivery_status=delivery_status,
         )
-
-
-def _interaction_append(
-    case: Case,
-    *,
-    channel: str,
-    direction: str,
-    author_kind: str,
-    body: str,
-    when: datetime,
-    author,
-    actor: Any,
-    source: str,
-    external_id: str,
-    thread_key: str,
-    metadata: dict | None,
-    delivery_status: str,
-) -> AppendResult:
-    if case.status == CaseStatus.CLOSED:
-        existing = _interaction_existing(case.client_id, source, external_id)
-        if existing is not None:  # a re-delivery of a message the case took before it closed
+        if not row_insert_new(interaction):
+            # Delivered before (or concurrently, and the other delivery won): that row is the one.
+            existing = _interaction_existing(case.client_id, source, external_id)
+            if existing is None:  # the conflict was on something else than the message's key
+                raise IntegrityError(f"Interaction of case {case.pk} refused by a unique constraint.")
             return AppendResult(existing, created=False)
-        raise ApplicationError("A closed case takes no new interactions; open a new case.")
-    who = Actor.of(actor if actor is not None else author)
-    interaction = row_build(
-        Interaction,
-        client_id=case.client_id,
-        case=case,
-        channel=channel,
-        direction=direction,
-        author_kind=author_kind,
-        author=author,
-        body=body,
-        occurred_at=when,
-        source=source,
-        external_id=external_id,
-        thread_key=thread_key,
-        metadata=metadata or {},
-        delivery_status=delivery_status,
-    )
-    if not row_insert_new(interaction):
-        # Delivered before (or concurrently, and the other delivery won): that row is the one.
-        existing = _interaction_existing(case.client_id, source, external_id)
-        if existing is None:  # the conflict was on something else than the message's key
-            raise IntegrityError(f"Interaction of case {case.pk} refused by a unique constraint.")
-        return AppendResult(existing, created=False)
-    fields = ["last_activity_at"]
-    if channel != case.current_channel and direction != Direction.NOTE:
-        _record(
-            case,
-            CaseEventKind.CHANNEL_HANDOFF,
-            who,
-            occurred_at=when,
-            before={"channel": case.current_channel},
-            after={"channel": channel},
-        )
-        case.current_channel = channel
-        fields.append("current_channel")
-    rows_insert(CaseEvent, [_interaction_record(case, who, interaction)], ids=False)
-    case.last_activity_at = max(case.last_activity_at, when)
-    publish(_appended_event(interaction))
-    if interaction.is_public_agent_reply:
-        if case.first_responded_at is None or when < case.first_responded_at:
-            case.first_responded_at = when
-            fields.append("first_responded_at")
-        if case.status == CaseStatus.NEW:
-            _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="agent replied")
+        fields = ["last_activity_at"]
+        if channel != case.current_channel and direction != Direction.NOTE:
+            _record(
+                case,
+                CaseEventKind.CHANNEL_HANDOFF,
+                who,
+                occurred_at=when,
+                before={"channel": case.current_channel},
+                after={"channel": channel},
+            )
+            case.current_channel = channel
+            fields.append("current_channel")
+        rows_insert(CaseEvent, [_interaction_record(case, who, interaction)], ids=False)
+        case.last_activity_at = max(case.last_activity_at, when)
+        publish(_appended_event(interaction))
+        if interaction.is_public_agent_reply:
+            if case.first_responded_at is None or when < case.first_responded_at:
+                case.first_responded_at = when
+                fields.append("first_responded_at")
+            if case.status == CaseStatus.NEW:
+                _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="agent replied")
+                fields.append("status")
+        elif direction == Direction.INBOUND and case.status == CaseStatus.PENDING:
+            _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="customer replied")
             fields.append("status")
-    elif direction == Direction.INBOUND and case.status == CaseStatus.PENDING:
-        _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="customer replied")
-        fields.append("status")
-    _bump(case, fields)
-    return AppendResult(interaction, created=True)
+        _bump(case, fields)
+        return AppendResult(interaction, created=True)
 
 
 def _interaction_existing(client_id: int, source: str, external_id: str) -> Interaction | None:

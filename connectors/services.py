@@ -294,6 +294,9 @@ def _process(
     return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
 
 
+_CLAIM_FIELDS = ("id", "status", "processed_at", "error", "attempts")
+
+
 @functools.cache
 def _claim_sql() -> str:
     """The claim's UPDATE as text built once (the ORM compiled it anew for every event, about 5%
@@ -306,9 +309,6 @@ def _claim_sql() -> str:
         f"{column['attempts']} = {column['attempts']} + %s "
         f"WHERE {column['id']} = %s AND {column['status']} IN (%s, %s)"
     )
-
-
-_CLAIM_FIELDS = ("id", "status", "processed_at", "error", "attempts")
 
 
 def _event_claim(event: InboundEvent, now: datetime, *, counted: bool) -> bool:
