@@ -2,9 +2,11 @@
 Webhooks live in `connectors.webhooks`, alerts in `connectors.alerts`, IMAP in `connectors.imap`.
 
 Ingestion (`inbound_receive`) guarantees:
-- the raw payload is stored as an `InboundEvent` (committed) before it is processed;
-- processing is one transaction: identity -> customer -> case -> interaction(s); it commits
-  whole (event `processed`) or not at all (event `failed` with the error, replayable);
+- a message's first delivery is one transaction, one commit: its raw payload as an
+  `InboundEvent` marked `processed`, then identity -> customer -> case -> interaction(s) and
+  the tasks they enqueue; it commits whole, or rolls back and the raw payload is stored alone,
+  `failed` with the error, replayable. No 2xx is answered before one of the two has committed,
+  so a payload is never lost: the sender delivers again what was not acknowledged;
 - a message is ingested once per connector: the event is unique on `(connector, external_id)`
   and the interaction on `(client, source, external_id)`; concurrent deliveries of the same
   message, or of two first messages of a new customer, yield one customer, case and row
@@ -13,6 +15,7 @@ Ingestion (`inbound_receive`) guarantees:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -23,7 +26,6 @@ from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +50,7 @@ from cases.choices import (
 from cases.models import Case, Client, Customer, Interaction, Queue
 from config.bulk import rows_insert
 from config.errors import ApplicationError
+from config.tasks import task_enqueue
 
 from . import adapters, selectors
 from .adapters.base import InboundMessage, clip, digest
@@ -202,8 +205,9 @@ def inbound_receive(
     via: str = "webhook",
     now: datetime | None = None,
 ) -> ReceiveResult:
-    """Store `raw` as an InboundEvent, then ingest its message exactly once (see module doc).
-    Never called inside another transaction: the raw event must be committed first."""
+    """Store `raw` as an InboundEvent and ingest its message exactly once (see module doc).
+    Never called inside another transaction: a failure's raw event must commit after the
+    rollback of what it tried."""
     now = now or timezone.now()
     try:
         message = adapters.parse(connector.adapter, raw, content_type, now=now)
@@ -225,20 +229,84 @@ def inbound_receive(
             "ignored", 202, "The payload carries no message; nothing to ingest.", event=event
         )
     try:
-        # In autocommit (production) the INSERT commits by itself; inside a caller's transaction
-        # (a test's), a savepoint keeps a refused INSERT from spoiling it.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            (event,) = rows_insert(
-                InboundEvent, [_raw_event(connector, raw, content_type, via, external_id=message.external_id)]
-            )
-        fresh = True
-    except IntegrityError:
+        return _receive_fresh(connector, raw, content_type, via, message, now)
+    except _DeliveredBefore:
         event = InboundEvent.objects.get(connector=connector, external_id=message.external_id)
         event.connector = connector
         if event.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
             return _duplicate(event)
-        fresh = False
-    return _process(connector, event, message, recheck=not fresh, now=now)
+    # Kept failed (or left received by an older release): this delivery is its retry.
+    return _process(connector, event, message, recheck=True, now=now)
+
+
+class _DeliveredBefore(Exception):
+    """The message's event exists already: a re-delivery, or a concurrent one that won."""
+
+
+def _receive_fresh(
+    connector: Connector, raw: bytes, content_type: str, via: str, message: InboundMessage, now: datetime
+) -> ReceiveResult:
+    """A message seen for the first time: its raw event, already marked processed, and all it
+    ingests in one transaction, one commit. The event's unique key makes a concurrent delivery
+    of the same message wait on this transaction, then find the event (`_DeliveredBefore`).
+    Should ingestion fail, the transaction rolls back whole and the raw event is stored alone,
+    failed with the error, for replay; should the process die before either commits, the sender
+    has had no 2xx and delivers again. Nothing accepted is lost."""
+    event = _raw_event(connector, raw, content_type, via, external_id=message.external_id)
+    event.status, event.processed_at = InboundStatus.PROCESSED, now
+    inserted = False
+    try:
+        with transaction.atomic():
+            rows_insert(InboundEvent, [event])
+            inserted = True
+            case, interaction = _ingest_guarded(connector, message)
+    except IntegrityError as exc:
+        if not inserted:
+            raise _DeliveredBefore from exc
+        return _failed_fresh(connector, raw, content_type, via, message, exc)
+    except Exception as exc:
+        return _failed_fresh(connector, raw, content_type, via, message, exc)
+    return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
+
+
+def _ingest_guarded(connector: Connector, message: InboundMessage) -> tuple[Case, Interaction]:
+    """`_ingest` with the caches that hold for one message: webhook subscriptions and the
+    configuration revisions read with the connector."""
+    with (
+        selectors.subscriptions_remembered(),
+        revisions.known_from(connector, client_id=connector.client_id),
+    ):
+        return _ingest(connector, message)
+
+
+def _failure(exc: Exception, event_pk: int | None) -> tuple[str, ReceiveResult]:
+    """The stored error text and the answer for an ingestion that raised `exc`."""
+    if isinstance(exc, ApplicationError):
+        errors = exc.field_errors or None
+        stored = exc.message + (f" {json.dumps(errors)}" if errors else "")
+        return stored, ReceiveResult("failed", 422, exc.message, errors=errors)
+    logger.exception("Ingestion of inbound event %s failed", event_pk or "(new)", exc_info=exc)
+    return f"{type(exc).__name__}: {exc}", ReceiveResult(
+        "failed", 500, "The message could not be processed; it is kept for replay."
+    )
+
+
+def _failed_fresh(
+    connector: Connector, raw: bytes, content_type: str, via: str, message: InboundMessage, exc: Exception
+) -> ReceiveResult:
+    """Store the raw event of a first delivery that failed, failed with its error (replayable).
+    A concurrent delivery that stored it meanwhile keeps its row."""
+    stored, result = _failure(exc, None)
+    event = _raw_event(connector, raw, content_type, via, external_id=message.external_id)
+    event.status, event.error = InboundStatus.FAILED, stored[:5000]
+    try:
+        # In autocommit (production) the INSERT commits by itself; inside a caller's transaction
+        # (a test's), a savepoint keeps a refused INSERT from spoiling it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            rows_insert(InboundEvent, [event])
+    except IntegrityError:
+        event = InboundEvent.objects.get(connector=connector, external_id=message.external_id)
+    return dataclasses.replace(result, event=event)
 
 
 def _raw_event(
@@ -270,27 +338,18 @@ def _duplicate(event: InboundEvent) -> ReceiveResult:
 def _process(
     connector: Connector, event: InboundEvent, message: InboundMessage, *, recheck: bool, now: datetime
 ) -> ReceiveResult:
+    """Ingest the message of an event stored before (failed, or a replay)."""
     try:
         with transaction.atomic():
             # Claim the event first: the UPDATE locks its row, so a concurrent delivery (or a
             # replay) of the same message waits here, then finds it processed and stops.
             if not _event_claim(event, now, counted=recheck):
                 return _duplicate(event)
-            with (
-                selectors.subscriptions_remembered(),
-                revisions.known_from(connector, client_id=connector.client_id),
-            ):
-                case, interaction = _ingest(connector, message)
-    except ApplicationError as exc:
-        errors = exc.field_errors or None
-        _event_fail(event, exc.message + (f" {json.dumps(errors)}" if errors else ""), counted=recheck)
-        return ReceiveResult("failed", 422, exc.message, event=event, errors=errors)
+            case, interaction = _ingest_guarded(connector, message)
     except Exception as exc:
-        logger.exception("Ingestion of inbound event %s failed", event.pk)
-        _event_fail(event, f"{type(exc).__name__}: {exc}", counted=recheck)
-        return ReceiveResult(
-            "failed", 500, "The message could not be processed; it is kept for replay.", event=event
-        )
+        stored, result = _failure(exc, event.pk)
+        _event_fail(event, stored, counted=recheck)
+        return dataclasses.replace(result, event=event)
     return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
 
 
@@ -632,7 +691,7 @@ def _reply_connector(interaction: Interaction, connectors: list[Connector]) -> C
 
 def on_interaction_appended(event) -> None:
     """In the appending transaction: an agent's outbound message not recorded by a connector is
-    marked `queued` (so a lost task is found again) and its delivery task enqueued on commit."""
+    marked `queued` (so a lost task is found again) and its delivery task enqueued (config.tasks)."""
     if event.direction != Direction.OUTBOUND or event.author_kind != AuthorKind.AGENT or _INGESTING.get():
         return
     interaction = Interaction.objects.get(pk=event.interaction_id)
@@ -644,13 +703,16 @@ def on_interaction_appended(event) -> None:
     if _reply_connector(interaction, connectors) is None:
         return
     case_services.interaction_delivery_set(interaction=interaction, delivery_status=DeliveryStatus.QUEUED)
-    transaction.on_commit(partial(reply_enqueue, interaction.pk), robust=True)
+    reply_enqueue(interaction.pk)
+
+
+REPLY_TASK = "connectors.tasks.reply_deliver_task"
 
 
 def reply_enqueue(interaction_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("connectors.tasks.reply_deliver_task", interaction_id, task_name=f"reply-{interaction_id}")
+    """The delivery task of a queued reply: in the transaction on the ORM broker, else after
+    commit (config.tasks); a lost one is found again by `replies_resend_stale`."""
+    task_enqueue(REPLY_TASK, interaction_id, task_name=f"reply-{interaction_id}")
 
 
 class DeliveryError(Exception):
@@ -785,7 +847,7 @@ def reply_retry(*, interaction: Interaction, actor: Any = None) -> Interaction:
     interaction = case_services.interaction_delivery_set(
         interaction=interaction, delivery_status=DeliveryStatus.QUEUED, detail="retried"
     )
-    transaction.on_commit(partial(reply_enqueue, interaction.pk), robust=True)
+    reply_enqueue(interaction.pk)
     return interaction
 
 
@@ -805,6 +867,8 @@ def replies_resend_stale(
         .order_by("created_at")
         .values_list("id", flat=True)[:limit]
     )
-    for interaction_id in ids:
-        reply_enqueue(interaction_id)
+    from django_q.tasks import async_task
+
+    for interaction_id in ids:  # no change to wait for: straight to the broker
+        async_task(REPLY_TASK, interaction_id, task_name=f"reply-{interaction_id}")
     return len(ids)

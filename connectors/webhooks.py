@@ -27,7 +27,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +40,7 @@ from standardwebhooks.webhooks import Webhook
 from cases import events as case_events
 from cases.models import Case, Client, Interaction
 from config.errors import ApplicationError
+from config.tasks import task_enqueue
 from slas import events as sla_events
 
 from . import selectors
@@ -173,7 +173,7 @@ def webhook_subscription_resume(
         )
     )
     WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now, claimed_until=None)
-    _enqueue_on_commit(ids)
+    deliveries_enqueue(ids)
     return subscription
 
 
@@ -192,7 +192,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor: Any = None) -> Webhoo
     delivery.claimed_until = None
     delivery.last_error = ""
     delivery.save(update_fields=["state", "attempts", "next_attempt_at", "claimed_until", "last_error"])
-    _enqueue_on_commit([delivery.pk])
+    deliveries_enqueue([delivery.pk])
     return delivery
 
 
@@ -229,16 +229,12 @@ def _message_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def _enqueue_on_commit(ids: list[int]) -> None:
-    if ids:
-        transaction.on_commit(partial(deliveries_enqueue, list(ids)), robust=True)
-
-
 def deliveries_enqueue(ids: list[int], chunk: int = 50) -> None:
-    from django_q.tasks import async_task
-
+    """Send tasks for these deliveries, joining the current transaction on the ORM broker, else
+    after commit (config.tasks); a lost one is sent by the periodic `webhooks_send_due`."""
+    ids = list(ids)
     for start in range(0, len(ids), chunk):
-        async_task("connectors.tasks.webhook_send_task", ids[start : start + chunk])
+        task_enqueue("connectors.tasks.webhook_send_task", ids[start : start + chunk])
 
 
 def _case_rows(case_ids) -> dict[int, dict]:
@@ -303,7 +299,7 @@ def _outbox(client_id: int, events: list, event_type: str) -> None:
             for subscription in subscriptions
         ]
     WebhookDelivery.objects.bulk_create(rows)
-    _enqueue_on_commit([row.pk for row in rows])
+    deliveries_enqueue([row.pk for row in rows])
 
 
 def on_case_event(event: Any) -> None:
@@ -368,7 +364,7 @@ def on_clock_alerts(event: Any) -> None:
                 )
             )
     created = WebhookDelivery.objects.bulk_create(rows, batch_size=1000)
-    _enqueue_on_commit([row.pk for row in created])
+    deliveries_enqueue([row.pk for row in created])
 
 
 # --- Sending -----------------------------------------------------------------------------------

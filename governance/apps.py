@@ -12,16 +12,17 @@ class GovernanceConfig(AppConfig):
 
         from . import handlers
 
-        # After commit only: each handler enqueues a task with ids (see governance.handlers).
-        subscribe(sla_events.ClocksWarned, handlers.on_clocks_warned, phase="commit")
-        subscribe(sla_events.ClocksBreached, handlers.on_clocks_breached, phase="commit")
+        # Each handler only enqueues a task with ids, joining the transaction on the ORM broker
+        # (see governance.handlers and config.tasks).
+        subscribe(sla_events.ClocksWarned, handlers.on_clocks_warned, phase=handlers.PHASE)
+        subscribe(sla_events.ClocksBreached, handlers.on_clocks_breached, phase=handlers.PHASE)
         for event_type in (
             case_events.CaseOpened,
             case_events.CaseReopened,
             case_events.CasePriorityChanged,
             case_events.CaseSentimentChanged,
         ):
-            subscribe(event_type, handlers.on_case_trigger, phase="commit")
-        subscribe(case_events.CasesOpened, handlers.on_cases_opened, phase="commit")
-        subscribe(case_events.InteractionAppended, handlers.on_interaction, phase="commit")
-        subscribe(case_events.CaseStatusChanged, handlers.on_case_status, phase="commit")
+            subscribe(event_type, handlers.on_case_trigger, phase=handlers.PHASE)
+        subscribe(case_events.CasesOpened, handlers.on_cases_opened, phase=handlers.PHASE)
+        subscribe(case_events.InteractionAppended, handlers.on_interaction, phase=handlers.PHASE)
+        subscribe(case_events.CaseStatusChanged, handlers.on_case_status, phase=handlers.PHASE)

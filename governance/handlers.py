@@ -1,22 +1,23 @@
 """Reactions to SLA and case events, subscribed in `GovernanceConfig.ready()` with
-phase="commit": after the publisher's transaction commits, enqueue a django-q2 task with ids.
-Nothing here touches the publisher's transaction (the sweep stays as fast as it was); a lost
-task is made good by the catch-up task."""
+phase="transaction": each enqueues a django-q2 task with ids through `config.tasks.task_enqueue`,
+so the task row joins the publisher's transaction on the ORM broker (one commit, nothing lost
+between commit and enqueue) and waits for the commit elsewhere. A handler writes nothing else
+(the sweep stays as fast as it was); a lost task is made good by the catch-up task."""
 
 from __future__ import annotations
 
 import logging
 
-from django_q.tasks import async_task
-
 from cases import events as case_events
 from cases.choices import AuthorKind, CaseStatus, Direction
+from config.tasks import task_enqueue
 from slas import events as sla_events
 
 from .sentiment import SCORED_CHANNELS
 
 logger = logging.getLogger(__name__)
 CHUNK = 500
+PHASE = "transaction"  # the phase these handlers are subscribed in
 
 
 def _clock_ids(event) -> list[int]:
@@ -26,13 +27,13 @@ def _clock_ids(event) -> list[int]:
 def on_clocks_warned(event: sla_events.ClocksWarned) -> None:
     ids = _clock_ids(event)
     for start in range(0, len(ids), CHUNK):
-        async_task("governance.tasks.sla_warnings_evaluate_task", ids[start : start + CHUNK])
+        task_enqueue("governance.tasks.sla_warnings_evaluate_task", ids[start : start + CHUNK])
 
 
 def on_clocks_breached(event: sla_events.ClocksBreached) -> None:
     ids = _clock_ids(event)
     for start in range(0, len(ids), CHUNK):
-        async_task("governance.tasks.sla_breaches_evaluate_task", ids[start : start + CHUNK])
+        task_enqueue("governance.tasks.sla_breaches_evaluate_task", ids[start : start + CHUNK])
 
 
 def on_case_trigger(event: case_events.CaseEventBase) -> None:
@@ -44,7 +45,7 @@ def on_case_trigger(event: case_events.CaseEventBase) -> None:
 
         if PRIORITY_RANK.get(event.new_priority, 0) <= PRIORITY_RANK.get(event.old_priority, 0):
             return
-    async_task("governance.tasks.case_triggers_evaluate_task", event.case_id)
+    task_enqueue("governance.tasks.case_triggers_evaluate_task", event.case_id)
 
 
 def on_cases_opened(event: case_events.CasesOpened) -> None:
@@ -60,7 +61,7 @@ def on_interaction(event: case_events.InteractionAppended) -> None:
         and event.channel in SCORED_CHANNELS
         and (event.body or "").strip()
     ):
-        async_task("governance.tasks.interaction_sentiment_task", event.interaction_id)
+        task_enqueue("governance.tasks.interaction_sentiment_task", event.interaction_id)
 
 
 def on_case_status(event: case_events.CaseStatusChanged) -> None:
@@ -69,4 +70,4 @@ def on_case_status(event: case_events.CaseStatusChanged) -> None:
     from .models import Escalation
 
     if Escalation.objects.active().filter(case_id=event.case_id).exists():
-        async_task("governance.tasks.escalations_close_task", event.case_id)
+        task_enqueue("governance.tasks.escalations_close_task", event.case_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from cases.access import user_serves_client
@@ -70,17 +69,6 @@ def user_label(actor: Any) -> str:
     if is_user(actor):
         return actor.get_username()
     return str(actor or "system")
-
-
-def enqueue_on_commit(func: str, *args) -> None:
-    """Enqueue a django-q2 task once the current transaction commits (never before)."""
-
-    def _enqueue() -> None:
-        from django_q.tasks import async_task
-
-        async_task(func, *args)
-
-    transaction.on_commit(_enqueue, robust=True)
 
 
 def a_an(words: str) -> str:

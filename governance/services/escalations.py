@@ -22,6 +22,7 @@ from cases.choices import CaseStatus, Channel, Role
 from cases.models import Case, Queue
 from config.errors import ApplicationError, ConflictError
 from config.events import publish
+from config.tasks import task_enqueue
 from slas import services as sla_services
 from slas.models import Metric
 
@@ -31,7 +32,6 @@ from ..models import Escalation, EscalationRule, EscalationTier, RuleFiring
 from ..rules import TierSpec, tier_choose
 from ..selectors import case_context_summary
 from ._common import (
-    enqueue_on_commit,
     has_role,
     is_user,
     now_or,
@@ -200,7 +200,7 @@ def escalation_create(
             trigger=trigger,
         )
     )
-    enqueue_on_commit("governance.tasks.escalation_notify_task", escalation.pk)
+    task_enqueue("governance.tasks.escalation_notify_task", escalation.pk)
     return escalation
 
 

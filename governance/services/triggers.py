@@ -30,6 +30,7 @@ from cases import services as case_services
 from cases.choices import UNRESOLVED_STATUSES, AuthorKind, CaseEventKind, CaseStatus, Direction
 from cases.models import Case, CaseEvent, Interaction
 from config.errors import ApplicationError
+from config.tasks import task_enqueue
 from slas.models import Breach, SLAWarning
 
 from ..choices import EscalationTrigger, Trigger
@@ -43,7 +44,7 @@ from ..models import (
 )
 from ..rules import PRIORITY_RANK, CaseFacts, Occurrence, RuleSpec, rules_matching, tier_after
 from . import escalations as escalation_services
-from ._common import enqueue_on_commit, now_or
+from ._common import now_or
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def _fire(
         else:
             outcome.append({"action": "notify", "result": "owners of the case's tier"})
             firing_id = firing.pk
-            enqueue_on_commit("governance.tasks.rule_firing_notify_task", firing_id)
+            task_enqueue("governance.tasks.rule_firing_notify_task", firing_id)
     firing.escalation = escalation
     firing.outcome = outcome
     firing.save(update_fields=["escalation", "outcome"])

@@ -121,8 +121,8 @@ def after(**kwargs):
 
 @pytest.fixture
 def without_live_tasks():
-    """Unsubscribe governance's commit-phase handlers for the test: in `transaction=True` tests
-    commits are real and the handlers would run the tasks before the test does."""
+    """Unsubscribe governance's task-enqueueing handlers for the test: in `transaction=True`
+    tests commits are real and the handlers would run the tasks before the test does."""
     from cases import events as case_events
     from config import events as dispatcher
     from governance import handlers
@@ -139,7 +139,7 @@ def without_live_tasks():
         (case_events.CaseStatusChanged, handlers.on_case_status),
     ]
     for event_type, handler in pairs:
-        dispatcher.unsubscribe(event_type, handler, phase="commit")
+        dispatcher.unsubscribe(event_type, handler, phase=handlers.PHASE)
     yield
     for event_type, handler in pairs:
-        dispatcher.subscribe(event_type, handler, phase="commit")
+        dispatcher.subscribe(event_type, handler, phase=handlers.PHASE)
