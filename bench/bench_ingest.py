@@ -1,7 +1,8 @@
 """Inbound ingestion on PostgreSQL: N mixed-channel signed events (SMS, WhatsApp, chat, e-mail,
 voice, social, portal; about a third open a new case, the rest follow up) through the real
 endpoint, with an SLA policy applying, first in one process through Django's test client, then
-over HTTP to gunicorn (2 workers, loopback). Prints events/s and p50/p95 latency.
+over HTTP to gunicorn (2 workers, loopback). Prints events/s and p50/p95 latency, and for the
+one-process run the WAL flushes per event (each is a wait for the disk: decision 0010).
 
     python bench/bench_ingest.py [--events 10000] [--http-threads 4] [--skip-http]
 
@@ -179,11 +180,24 @@ def report(label: str, latencies: list[float], elapsed: float, statuses: dict) -
     )
 
 
+def _wal_flushes() -> int:
+    """WAL syncs of the whole server so far (pg_stat_wal); the server should be otherwise quiet.
+    Django's connection is closed first: a backend reports its statistics when it disconnects."""
+    import psycopg
+    from django.db import connection
+
+    connection.close()
+    time.sleep(1.2)
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as probe:
+        return probe.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0]
+
+
 def bench_test_client(connector_map: dict, events: int) -> None:
     from django.test import Client as HttpClient
 
     from connectors import signing
 
+    flushes = _wal_flushes()
     http = HttpClient()
     work = plan(events, f"tc{uuid.uuid4().hex[:6]}")
     latencies, statuses = [], {}
@@ -201,6 +215,8 @@ def bench_test_client(connector_map: dict, events: int) -> None:
         latencies.append(time.perf_counter() - t0)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     report("test client, one process", latencies, time.perf_counter() - started, statuses)
+    flushes = _wal_flushes() - flushes
+    print(f"{'':<34} WAL flushes (commits that wait for the disk) per event: {flushes / events:.2f}")
 
 
 def _free_port() -> int:
