@@ -28,6 +28,7 @@ import functools
 import inspect
 import itertools
 import typing
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,6 +75,9 @@ class PreparedSelect(Generic[M]):
         self._build = build
         self._names = frozenset(inspect.signature(build).parameters)
         self._entry: _Compiled | None = None
+        # The select's field converters per connection: Django derives them again for every
+        # execution (about 40 columns for a case with its relations), the same each time.
+        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         functools.update_wrapper(self, build)
 
     def __call__(self, **values: Any) -> list[M]:
@@ -91,6 +95,11 @@ class PreparedSelect(Generic[M]):
         compiler.connection = connection  # this thread's connection, not the compiling one's
         statement = (entry.sql, tuple(params))
         compiler.as_sql = lambda *args, **kwargs: statement
+        converters = self._converters.get(connection)
+        if converters is None:
+            columns = [column for column, *_ in compiler.select[: compiler.col_count]]
+            converters = self._converters[connection] = compiler.get_converters(columns)
+        compiler.get_converters = lambda expressions: converters
         queryset.query.get_compiler = lambda *args, **kwargs: compiler
         return list(queryset)
 

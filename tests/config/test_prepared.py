@@ -88,11 +88,16 @@ def test_the_statement_is_compiled_once_and_each_call_is_one_query():
     customer_by_public_id(client_id=customer.client_id, public_id=customer.public_id)  # compiled
     with (
         mock.patch.object(SQLCompiler, "as_sql", autospec=True, side_effect=SQLCompiler.as_sql) as as_sql,
+        mock.patch.object(
+            SQLCompiler, "get_converters", autospec=True, side_effect=SQLCompiler.get_converters
+        ) as get_converters,
         CaptureQueriesContext(connection) as context,
     ):
         for _ in range(3):
-            customer_by_public_id(client_id=customer.client_id, public_id=customer.public_id)
+            (found,) = customer_by_public_id(client_id=customer.client_id, public_id=customer.public_id)
+            assert (found.public_id, found.created_at) == (customer.public_id, customer.created_at)
     assert as_sql.call_count == 0
+    assert get_converters.call_count == 0  # the field converters are derived once per connection
     assert len(context.captured_queries) == 3
     assert len({query["sql"] for query in context.captured_queries}) == 1
 
