@@ -259,7 +259,7 @@ def customers_merge(*, survivor: Customer, merged: Customer, actor: Any, reason:
 # --- Case lifecycle ----------------------------------------------------------------------------
 
 
-def _record(
+def _entry(
     case: Case,
     kind: str,
     who: Actor,
@@ -270,23 +270,25 @@ def _record(
     reason="",
     interaction: Interaction | None = None,
 ) -> CaseEvent:
-    (event,) = rows_insert(
+    """A timeline entry of `case`, built (not saved)."""
+    return row_build(
         CaseEvent,
-        [
-            CaseEvent(
-                case=case,
-                client_id=case.client_id,
-                kind=kind,
-                actor=who.user,
-                actor_label=who.label,
-                interaction=interaction,
-                before=before or {},
-                after=after or {},
-                reason=reason,
-                occurred_at=occurred_at,
-            )
-        ],
+        case=case,
+        client_id=case.client_id,
+        kind=kind,
+        actor=who.user,
+        actor_label=who.label,
+        interaction=interaction,
+        before=before or {},
+        after=after or {},
+        reason=reason,
+        occurred_at=occurred_at,
     )
+
+
+def _record(case: Case, kind: str, who: Actor, **values) -> CaseEvent:
+    """Write one timeline entry of `case` (see `_entry` for `values`)."""
+    (event,) = rows_insert(CaseEvent, [_entry(case, kind, who, **values)])
     return event
 
 
@@ -975,18 +977,14 @@ def interaction_append(
                 raise IntegrityError(f"Interaction of case {case.pk} refused by a unique constraint.")
             return AppendResult(existing, created=False)
         fields = ["last_activity_at"]
+        entries = []
         if channel != case.current_channel and direction != Direction.NOTE:
-            _record(
-                case,
-                CaseEventKind.CHANNEL_HANDOFF,
-                who,
-                occurred_at=when,
-                before={"channel": case.current_channel},
-                after={"channel": channel},
-            )
+            handoff = {"before": {"channel": case.current_channel}, "after": {"channel": channel}}
+            entries.append(_entry(case, CaseEventKind.CHANNEL_HANDOFF, who, occurred_at=when, **handoff))
             case.current_channel = channel
             fields.append("current_channel")
-        rows_insert(CaseEvent, [_interaction_record(case, who, interaction)], ids=False)
+        entries.append(_interaction_record(case, who, interaction))
+        rows_insert(CaseEvent, entries, ids=False)  # the handoff, then the message: one statement
         case.last_activity_at = max(case.last_activity_at, when)
         publish(_appended_event(interaction))
         if interaction.is_public_agent_reply:

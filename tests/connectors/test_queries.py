@@ -134,3 +134,44 @@ def test_a_failed_ingestion_keeps_its_raw_event_and_enqueues_nothing(realistic, 
     response = post_event(realistic, b"MessageSid=X1&From=%2B14155550000&Body=hi", content_type=FORM)
     assert response.status_code == 201
     assert (Interaction.objects.count(), OrmQ.objects.count()) == (1, 1)
+
+
+def test_a_channel_handoff_costs_no_more_than_a_follow_up(realistic, make_connector, post_event):
+    """The handoff's timeline entry goes in the message's own insert. (WhatsApp stamps whole
+    seconds: the next one, so the message is not older than the SMS before it, which would
+    rebuild the clocks from the timeline.)"""
+    import json
+    import time
+
+    from cases.models import CaseEvent
+
+    whatsapp = make_connector("whatsapp")
+
+    def on_whatsapp(i: int, sender: str = "14155550000") -> bytes:
+        message = {
+            "from": sender,
+            "id": f"wamid.H{i}",
+            "timestamp": str(int(time.time()) + 1),
+            "type": "text",
+        }
+        message["text"] = {"body": f"over here {i}"}
+        value = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"wa_id": "14155550000"}],
+            "messages": [message],
+        }
+        entry = {"changes": [{"field": "messages", "value": value}]}
+        return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+    def cost(connector, body, content_type) -> int:
+        with CaptureQueriesContext(connection) as context:
+            response = post_event(connector, body, content_type=content_type)
+        assert response.status_code == 201, response.content
+        return len([q for q in context.captured_queries if q["sql"].split()[0].upper() not in CONTROL])
+
+    post_event(whatsapp, on_whatsapp(0, sender="14155559999"), content_type="application/json")  # warm
+    post_event(realistic, b"MessageSid=H0&From=%2B14155550000&Body=hi", content_type=FORM)
+    same_channel = cost(realistic, b"MessageSid=H1&From=%2B14155550000&Body=again", FORM)
+    handoff = cost(whatsapp, on_whatsapp(2), "application/json")
+    assert CaseEvent.objects.filter(kind="channel_handoff").count() == 1
+    assert handoff == same_channel
