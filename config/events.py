@@ -9,7 +9,8 @@ Two phases:
   rows for webhooks and alerts are written with the breach).
 - ``"commit"``: the handler runs after the transaction commits (``transaction.on_commit``,
   robust: one failing handler is logged and does not stop the others). Use it for side effects
-  outside the database, typically enqueueing a django-q2 task.
+  outside the database. A django-q2 task goes through `config.tasks.task_enqueue` from a
+  transaction-phase handler instead: on the ORM broker it joins the transaction (decision 0010).
 """
 
 from __future__ import annotations

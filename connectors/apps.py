@@ -21,7 +21,7 @@ class ConnectorsConfig(AppConfig):
         )
 
         # Outbox rows (webhooks, alerts) are written in the transaction of the change they
-        # report; their tasks are enqueued on commit (transaction.on_commit inside the handlers).
+        # report; their tasks are enqueued through config.tasks.task_enqueue (decision 0010).
         for event_type in webhooks.CASE_EVENT_TYPES:
             subscribe(event_type, webhooks.on_case_event, phase="transaction")
         subscribe(case_events.CasesOpened, webhooks.on_cases_opened, phase="transaction")
@@ -29,5 +29,5 @@ class ConnectorsConfig(AppConfig):
             subscribe(event_type, webhooks.on_clock_alerts, phase="transaction")
         subscribe(sla_events.ClocksWarned, alerts.on_clock_alerts, phase="transaction")
         subscribe(sla_events.ClocksBreached, alerts.on_clock_alerts, phase="transaction")
-        # An agent's reply is marked queued with it and delivered by a task after commit.
+        # An agent's reply is marked queued with it and delivered by a task once it commits.
         subscribe(case_events.InteractionAppended, services.on_interaction_appended, phase="transaction")

@@ -2,7 +2,8 @@
 
 - Outbox rows (`WebhookDelivery`) are written by in-transaction event handlers, in the same
   transaction as the change they report, one `bulk_create` per event (an SLA batch of
-  thousands of alerts is one statement); their send tasks are enqueued on commit.
+  thousands of alerts is one statement); their send tasks go through `config.tasks.task_enqueue`
+  (in the same transaction on the ORM broker, after commit elsewhere).
 - A send claims its row with a lease (`claimed_until`), so two workers never send one row at
   once; every attempt is logged (`WebhookAttempt`); a failure is retried on the backoff
   schedule (ACCORD_WEBHOOK_RETRY_SCHEDULE: 8 attempts over about a day by default), after
@@ -272,7 +273,7 @@ def _case_payload(event: Any, case: dict) -> dict:
 
 def _outbox(client_id: int, events: list, event_type: str) -> None:
     """In the transaction of the change: one outbox row per subscription to `event_type` and
-    event (the events of one client), their delivery tasks enqueued on commit."""
+    event (the events of one client), their delivery tasks enqueued with them (config.tasks)."""
     subscriptions = selectors.subscriptions_for(client_ids={client_id}, event_type=event_type)
     if not subscriptions:
         return

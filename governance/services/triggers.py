@@ -7,7 +7,7 @@ occurrence, or a second worker evaluating it at the same time, fails that insert
 PostgreSQL it waits for the first transaction, then sees the row) and does nothing. Each rule
 that fires records a `RuleFiring` (unique on rule, case and key) and its actions' results.
 
-Live evaluation is driven by tasks enqueued on commit of the SLA and case events
+Live evaluation is driven by tasks enqueued with the SLA and case events (config.tasks)
 (`governance.apps`); `governance_catch_up` evaluates what a lost task left behind. Rule actions
 call the case services; a refused action (e.g. a case closed meanwhile) is recorded in the
 firing's outcome and does not undo the others.
