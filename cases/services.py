@@ -398,20 +398,17 @@ def _opened_record(case: Case, who: Actor, reason: str) -> CaseEvent:
 
 
 def _interaction_record(case: Case, who: Actor, interaction: Interaction) -> CaseEvent:
-    return row_build(
-        CaseEvent,
-        case=case,
-        client_id=case.client_id,
-        kind=CaseEventKind.INTERACTION,
-        actor=who.user,
-        actor_label=who.label,
+    return _entry(
+        case,
+        CaseEventKind.INTERACTION,
+        who,
+        occurred_at=interaction.occurred_at,
         interaction=interaction,
         after={
             "channel": interaction.channel,
             "direction": interaction.direction,
             "author_kind": interaction.author_kind,
         },
-        occurred_at=interaction.occurred_at,
     )
 
 
