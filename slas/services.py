@@ -444,8 +444,10 @@ def _interaction_event(direction: str, author_kind: str, at: datetime) -> engine
 def on_case_event(event: Any) -> None:
     """Apply one case event to the case's clocks, inside the case change's transaction.
 
-    An event older than the last one applied (a synced historical interaction) makes the case's
-    clocks be rebuilt from its whole timeline instead, so order of arrival never matters."""
+    An event older than the last one applied (a synced historical interaction, a call record
+    stamped when the call entered the queue, an e-mail's Date) makes the case's clocks be
+    replayed from its whole timeline instead, under the policy version the case applies, so
+    order of arrival never matters (`_replay_in_place`)."""
     if isinstance(event, case_events.InteractionAppended) and event.opens_case:
         return  # applied with the opening (`CaseOpened.first_message_at`)
     if isinstance(event, case_events.CaseQueueChanged):
@@ -464,7 +466,7 @@ def on_case_event(event: Any) -> None:
     if case_sla is None or case_sla.policy_id is None:
         return
     if case_sla.last_event_at is not None and engine_event.at < case_sla.last_event_at:
-        clocks_rebuild(case_ids=[event.case_id], now=timezone.now(), reason="event arrived out of order")
+        _replay_in_place(case_sla, now=timezone.now(), reason="event arrived out of order")
         return
     rows = _engine_clocks_locked(case_id=event.case_id)
     snapshot = _snapshot(case_sla, calendar_compiled(case_sla.calendar))
@@ -782,10 +784,31 @@ def case_timelines(case_ids: Iterable[int]) -> dict[int, list[engine.EngineEvent
     return timeline
 
 
-def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> list[ClockDiff]:
-    cases = {c.pk: c for c in Case.objects.filter(pk__in=case_ids).select_related("customer")}
+def _replay_in_place(case_sla: CaseSLA, *, now: datetime, reason: str) -> None:
+    """Replay one case's timeline under the policy version it already applies, as the live path
+    would have had its events come in order: a policy change reaches the clocks of cases opened
+    after it, or every case through an explicit recompute (`clocks_rebuild`), never through a
+    late message. `case_sla` comes with its case; runs inside the case change's transaction,
+    which holds the case, without a savepoint of its own."""
+    _forget([case_sla.case_id])
+    with transaction.atomic(savepoint=False):
+        _rebuild_batch(
+            [case_sla.case_id], now=now, reason=reason, dry_run=False, policies_by_client={}, kept=case_sla
+        )
+
+
+def _rebuild_batch(
+    case_ids, *, now, reason, dry_run, policies_by_client, kept: CaseSLA | None = None
+) -> list[ClockDiff]:
+    """Replay `case_ids` under their clients' current policies; with `kept`, the one case of
+    that SLA state under its own policy version (`_replay_in_place`)."""
+    if kept is not None:
+        cases = {kept.case_id: kept.case}
+        existing_sla = {kept.case_id: kept}
+    else:
+        cases = {c.pk: c for c in Case.objects.filter(pk__in=case_ids).select_related("customer")}
+        existing_sla = {s.case_id: s for s in CaseSLA.objects.filter(case_id__in=cases)}
     timeline = case_timelines(cases)
-    existing_sla = {s.case_id: s for s in CaseSLA.objects.filter(case_id__in=cases)}
     clock_rows: dict[int, dict[tuple[str, int], SLAClock]] = {pk: {} for pk in cases}
     clock_query = (
         SLAClock.objects.filter(case_id__in=cases, metric__in=ENGINE_METRICS)
@@ -803,25 +826,13 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
     new_clock_changes: list[tuple[SLAClock, list[engine.Change], str]] = []
     breaches_to_void, breaches_to_restore = [], []
     for case_id, case in cases.items():
-        if case.client_id not in policies_by_client:
-            policies_by_client[case.client_id] = policies_for_client(case.client_id)
-        choice = policy_match(
-            policies=policies_by_client[case.client_id],
-            channel=case.origin_channel,
-            priority=_opening_priority(timeline[case_id], case.priority),
-            queue_id=case.queue_id,
-            segment=case.customer.segment,
-        )
         case_sla = existing_sla.get(case_id) or CaseSLA(case=case, client_id=case.client_id)
-        case_sla.policy = choice.policy
-        case_sla.policy_version = choice.version
-        case_sla.calendar = choice.policy.calendar if choice.policy else None
-        case_sla.snapshot = policy_snapshot_data(choice.policy) if choice.policy else {}
-        case_sla.unmatched_reason = "" if choice.policy else choice.reason
+        if kept is None:
+            _policy_rematch(case_sla, case, timeline[case_id], policies_by_client)
         old_rows = clock_rows[case_id]
         new_clocks: dict[tuple[str, int], tuple[engine.Clock, list[engine.Change]]] = {}
         state = None
-        if choice.policy is not None:
+        if case_sla.policy_id is not None:
             snapshot = _snapshot(case_sla, calendar_compiled(case_sla.calendar))
             state = engine.CaseClocks(policy=snapshot)
             per_clock: dict[tuple[str, int], list[engine.Change]] = {}
@@ -923,19 +934,22 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
     if dry_run:
         return diffs
     rows_insert(CaseSLA, slas_to_create)
-    CaseSLA.objects.bulk_update(
-        slas_to_update,
-        [
-            "policy",
-            "policy_version",
-            "calendar",
-            "snapshot",
-            "unmatched_reason",
-            "engine_state",
-            "last_event_at",
-        ],
-        batch_size=1000,
-    )
+    if kept is not None:
+        row_update(kept, ["engine_state", "last_event_at", "updated_at"])
+    else:
+        CaseSLA.objects.bulk_update(
+            slas_to_update,
+            [
+                "policy",
+                "policy_version",
+                "calendar",
+                "snapshot",
+                "unmatched_reason",
+                "engine_state",
+                "last_event_at",
+            ],
+            batch_size=1000,
+        )
     rows_insert(SLAClock, clocks_to_create)
     SLAClock.objects.bulk_update(
         clocks_to_update, [*_CLOCK_FIELDS, "policy", "policy_version", "calendar"], batch_size=1000
@@ -953,6 +967,26 @@ def _rebuild_batch(case_ids, *, now, reason, dry_run, policies_by_client) -> lis
     )
     pending.flush()
     return diffs
+
+
+def _policy_rematch(
+    case_sla: CaseSLA, case: Case, timeline: list[engine.EngineEvent], policies_by_client: dict
+) -> None:
+    """Point `case_sla` at the policy the client's current policies give the case."""
+    if case.client_id not in policies_by_client:
+        policies_by_client[case.client_id] = policies_for_client(case.client_id)
+    choice = policy_match(
+        policies=policies_by_client[case.client_id],
+        channel=case.origin_channel,
+        priority=_opening_priority(timeline, case.priority),
+        queue_id=case.queue_id,
+        segment=case.customer.segment,
+    )
+    case_sla.policy = choice.policy
+    case_sla.policy_version = choice.version
+    case_sla.calendar = choice.policy.calendar if choice.policy else None
+    case_sla.snapshot = policy_snapshot_data(choice.policy) if choice.policy else {}
+    case_sla.unmatched_reason = "" if choice.policy else choice.reason
 
 
 def _opening_priority(events: list[engine.EngineEvent], current: str) -> str:

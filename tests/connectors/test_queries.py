@@ -175,3 +175,43 @@ def test_a_channel_handoff_costs_no_more_than_a_follow_up(realistic, make_connec
     handoff = cost(whatsapp, on_whatsapp(2), "application/json")
     assert CaseEvent.objects.filter(kind="channel_handoff").count() == 1
     assert handoff == same_channel
+
+
+def test_a_late_message_replays_the_case_without_reading_policies(realistic, make_connector, post_event):
+    """A WhatsApp message stamped before the SMS already applied replays the case's timeline under
+    the policy version it applies: no policy read and no savepoint of its own, one statement (the timeline)
+    more than a follow-up when no clock changes."""
+    import json
+    import time
+
+    from slas.models import CaseSLA
+
+    whatsapp = make_connector("whatsapp")
+    message = {
+        "from": "14155550000",
+        "id": "wamid.LATE",
+        "timestamp": str(int(time.time()) - 60),
+        "type": "text",
+        "text": {"body": "sent a minute ago"},
+    }
+    value = {"messaging_product": "whatsapp", "contacts": [{"wa_id": "14155550000"}], "messages": [message]}
+    late = {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"field": "messages", "value": value}]}],
+    }
+
+    post_event(realistic, b"MessageSid=L0&From=%2B14155550000&Body=hi", content_type=FORM)
+    follow_up = _statements(post_event, realistic, b"MessageSid=L1&From=%2B14155550000&Body=again")
+    applied_before = CaseSLA.objects.get().last_event_at
+    statements = _statements(post_event, whatsapp, json.dumps(late).encode())
+    policy_reads = ('FROM "slas_slapolicy"', 'FROM "slas_slatarget"', 'FROM "slas_historicalslapolicy"')
+    reads = [sql for sql in statements if sql.startswith("SELECT") and any(r in sql for r in policy_reads)]
+    assert [sql.split()[1] for sql in reads] == ['"connectors_connector"."id",']  # its revisions only
+
+    def savepoints(sqls: list[str]) -> int:
+        return len([sql for sql in sqls if sql.split()[0].upper() in ("SAVEPOINT", "RELEASE")])
+
+    assert savepoints(statements) == savepoints(follow_up)  # (SQLite: the interaction's insert)
+    assert any('FROM "cases_caseevent"' in sql for sql in statements)  # the timeline, replayed
+    assert len(statements) == len(follow_up) + 1
+    assert CaseSLA.objects.get().last_event_at == applied_before

@@ -335,6 +335,28 @@ def test_out_of_order_event_rebuilds_the_case(client_a, policy):
     assert ClockEvent.objects.filter(case=case, kind="recomputed").exists()
 
 
+def test_a_late_message_replays_the_case_under_its_own_policy_version(client_a, policy):
+    case = _open(client_a)
+    version = CaseSLA.objects.get(case=case).policy_version
+    target = policy.targets.get(metric=FR, priority="normal")
+    target.seconds = 120  # a policy change after the case opened: it reaches the next cases
+    target.save()
+    _customer(case, T0 + timedelta(hours=3))
+    _reply(case, T0 + timedelta(minutes=20))  # synced late: the timeline is replayed
+    fr = _clock(case, FR)
+    assert (fr.target_seconds, fr.due_at, fr.outcome, fr.policy_version) == (
+        3600,
+        T0 + timedelta(hours=1),
+        "met",
+        version,
+    )
+    assert ClockEvent.objects.filter(clock=fr, kind="recomputed").exists()
+    case_sla = CaseSLA.objects.get(case=case)
+    assert (case_sla.policy_version, case_sla.snapshot["targets"][f"{FR}:normal"]) == (version, 3600)
+    assert case_sla.last_event_at == T0 + timedelta(hours=3)
+    assert _clock(_open(client_a), FR).target_seconds == 120
+
+
 def test_clock_history_explains_a_breach(client_a, policy):
     case = _open(client_a)
     cases.case_status_set(
