@@ -788,17 +788,15 @@ def _replay_in_place(case_sla: CaseSLA, *, now: datetime, reason: str) -> None:
     """Replay one case's timeline under the policy version it already applies, as the live path
     would have had its events come in order: a policy change reaches the clocks of cases opened
     after it, or every case through an explicit recompute (`clocks_rebuild`), never through a
-    late message. `case_sla` comes with its case; runs inside the case change's transaction,
-    which holds the case, without a savepoint of its own."""
+    late message. `case_sla` comes with its case; runs inside the case change's transaction
+    without a savepoint of its own (the replay locks the case's clocks as it reads them)."""
     _forget([case_sla.case_id])
     with transaction.atomic(savepoint=False):
-        _rebuild_batch(
-            [case_sla.case_id], now=now, reason=reason, dry_run=False, policies_by_client={}, kept=case_sla
-        )
+        _rebuild_batch([case_sla.case_id], now=now, reason=reason, dry_run=False, kept=case_sla)
 
 
 def _rebuild_batch(
-    case_ids, *, now, reason, dry_run, policies_by_client, kept: CaseSLA | None = None
+    case_ids, *, now, reason, dry_run, policies_by_client=None, kept: CaseSLA | None = None
 ) -> list[ClockDiff]:
     """Replay `case_ids` under their clients' current policies; with `kept`, the one case of
     that SLA state under its own policy version (`_replay_in_place`)."""

@@ -178,9 +178,9 @@ def test_a_channel_handoff_costs_no_more_than_a_follow_up(realistic, make_connec
 
 
 def test_a_late_message_replays_the_case_without_reading_policies(realistic, make_connector, post_event):
-    """A WhatsApp message stamped before the SMS already applied replays the case's timeline under
-    the policy version it applies: no policy read and no savepoint of its own, one statement (the timeline)
-    more than a follow-up when no clock changes."""
+    """A WhatsApp message stamped before the SMS already applied replays the case's timeline
+    under the policy version it applies: no policy read and no savepoint of its own, one
+    statement (the timeline) more than a follow-up when no clock changes."""
     import json
     import time
 
