@@ -52,7 +52,7 @@ from config.bulk import rows_insert
 from config.errors import ApplicationError
 from config.tasks import task_enqueue
 
-from . import adapters, selectors
+from . import adapters, outbound_http, selectors
 from .adapters.base import InboundMessage, clip, digest
 from .chat_queue import chat_session_settle
 from .choices import ADAPTER_CHANNEL, AdapterKind, InboundStatus
@@ -791,18 +791,18 @@ def _post_reply(connector: Connector, interaction: Interaction) -> str:
         **signing.sign(connector.signing_secret, int(time.time()), body),
     }
     try:
-        response = requests.post(
+        answer = outbound_http.post(
             url,
-            data=body,
+            body=body,
             headers=headers,
-            timeout=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
+            read_timeout=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS,
+            excerpt_chars=200,
         )
     except requests.RequestException as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
-    if not 200 <= response.status_code < 300:
-        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
-    return f"posted to {urlsplit(url).netloc}: HTTP {response.status_code}"
+    if not 200 <= answer.status_code < 300:
+        raise DeliveryError(f"HTTP {answer.status_code}: {answer.excerpt}")
+    return f"posted to {urlsplit(url).netloc}: HTTP {answer.status_code}"
 
 
 def reply_deliver(*, interaction_id: int) -> str:

@@ -44,7 +44,7 @@ from config.errors import ApplicationError
 from config.tasks import task_enqueue
 from slas import events as sla_events
 
-from . import selectors
+from . import outbound_http, selectors
 from .choices import DeliveryState, WebhookEventType
 from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .services import SecretIssued
@@ -391,6 +391,7 @@ def signed_headers(*, secret: str, message_id: str, body: str, at: datetime) -> 
 
 
 def _claim(delivery_id: int, now: datetime) -> bool:
+    # Longer than an attempt can take (`outbound_http`: connect, headers, body), with margin.
     lease = timedelta(seconds=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS * 2 + 30)
     return bool(
         WebhookDelivery.objects.filter(pk=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now)
@@ -421,16 +422,16 @@ def webhook_send(*, delivery_id: int, now: datetime | None = None) -> str:
     started = time.monotonic()
     try:
         url_check(subscription.url)
-        response = requests.post(
+        answer = outbound_http.post(
             subscription.url,
-            data=body.encode(),
+            body=body.encode(),
             headers=signed_headers(
                 secret=subscription.secret, message_id=delivery.message_id, body=body, at=now
             ),
-            timeout=(5, settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS),
-            allow_redirects=False,
+            read_timeout=settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS,
+            excerpt_chars=500,
         )
-        status_code, excerpt = response.status_code, response.text[:500]
+        status_code, excerpt = answer.status_code, answer.excerpt
     except ApplicationError as exc:
         error = exc.message
     except requests.RequestException as exc:

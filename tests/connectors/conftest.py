@@ -95,6 +95,11 @@ class Receiver:
     url: str
     requests: list = field(default_factory=list)
     statuses: list = field(default_factory=list)  # status codes to answer, in order; then 200
+    # Answer with a body of this many bytes instead ("x" after a first line), written in chunks
+    # `drip_seconds` apart; `sent` counts what the client took before it hung up.
+    body_bytes: int = 0
+    drip_seconds: float = 0.0
+    sent: int = 0
 
     def next_status(self) -> int:
         return self.statuses.pop(0) if self.statuses else 200
@@ -111,12 +116,33 @@ def http_receiver():
             body = self.rfile.read(length)
             state.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
             status = state.next_status()
+            if state.body_bytes:
+                self._stream(status)
+                return
             payload = json.dumps({"ok": status < 300}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _stream(self, status: int):
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(state.body_bytes))
+            self.end_headers()
+            chunk = 1 if state.drip_seconds else 64 * 1024
+            first = b"streamed answer\n"
+            body = first + b"x" * (state.body_bytes - len(first))
+            try:
+                for start in range(0, state.body_bytes, chunk):
+                    self.wfile.write(body[start : start + chunk])
+                    self.wfile.flush()
+                    state.sent += len(body[start : start + chunk])
+                    if state.drip_seconds:
+                        time.sleep(state.drip_seconds)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client hung up: what it did not read is not counted
 
         def log_message(self, *args):
             pass

@@ -102,6 +102,23 @@ def test_failed_delivery_is_recorded_and_can_be_retried(
     assert len(http_receiver.requests) == 2
 
 
+def test_a_huge_failure_answer_is_cut_to_its_excerpt(
+    make_connector, post_fixture, agent_a, http_receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.ACCORD_WEBHOOKS_ALLOW_LOOPBACK = True
+    http_receiver.statuses, http_receiver.body_bytes = [503], 64 * 1024 * 1024
+    sms = make_connector("sms", settings={"delivery_url": http_receiver.url})
+    post_fixture(sms, "sms_twilio.txt")
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = services.reply_send(case=Case.objects.get(), body="We will call you.", actor=agent_a)
+    reply.refresh_from_db()
+    assert reply.delivery_status == "failed"
+    assert reply.metadata["delivery_detail"] == "HTTP 503: streamed answer\n" + "x" * (
+        200 - len("streamed answer\n")
+    )
+    assert http_receiver.sent < http_receiver.body_bytes
+
+
 def test_notes_bot_and_connector_recorded_messages_are_not_sent(
     make_connector, post_fixture, agent_a, django_capture_on_commit_callbacks
 ):

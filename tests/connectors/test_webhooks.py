@@ -142,6 +142,33 @@ def test_case_created_is_delivered_signed(
     )
 
 
+def test_a_huge_answer_is_cut_to_its_excerpt_not_downloaded(
+    subscription, http_receiver, open_case, client_a, queue_a, django_capture_on_commit_callbacks
+):
+    http_receiver.body_bytes = 64 * 1024 * 1024
+    with django_capture_on_commit_callbacks(execute=True):
+        open_case(client=client_a, queue=queue_a)
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.status_code, attempt.succeeded) == (200, True)
+    assert attempt.response_excerpt == "streamed answer\n" + "x" * (500 - len("streamed answer\n"))
+    # The connection was dropped after the excerpt: the receiver could not hand over its body.
+    assert http_receiver.sent < http_receiver.body_bytes
+
+
+def test_a_dripping_answer_is_read_only_until_the_timeout(
+    subscription, http_receiver, open_case, client_a, queue_a, settings, django_capture_on_commit_callbacks
+):
+    settings.ACCORD_WEBHOOK_TIMEOUT_SECONDS = 1
+    http_receiver.body_bytes, http_receiver.drip_seconds = 60, 0.2  # a byte every 0.2 s: 12 s in all
+    with django_capture_on_commit_callbacks(execute=True):
+        open_case(client=client_a, queue=queue_a)
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.status_code, attempt.succeeded) == (200, True)
+    # Each byte came well within the read timeout, so only the deadline stopped the reading.
+    assert 0 < len(attempt.response_excerpt) < 30
+    assert ("streamed answer\n" + "x" * 44).startswith(attempt.response_excerpt)
+
+
 def test_outbox_row_rolls_back_with_the_change(subscription, open_case, client_a, queue_a):
     with pytest.raises(RuntimeError), transaction.atomic():
         open_case(client=client_a, queue=queue_a)
