@@ -54,20 +54,6 @@ logger = logging.getLogger(__name__)
 # --- URL policy --------------------------------------------------------------------------------
 
 
-def _address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback: bool) -> str:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return "" if allow_loopback else "loopback"
-    if address.is_link_local:
-        return "link-local"
-    if address.is_private:
-        return "private"
-    if address.is_multicast or address.is_reserved or address.is_unspecified:
-        return "reserved"
-    return ""
-
-
 def url_check(url: str) -> None:
     """Refuse a URL that is not https or whose host resolves to a private, loopback,
     link-local or reserved address (ACCORD_WEBHOOKS_ALLOW_LOOPBACK lets http://127.0.0.1 and
@@ -92,7 +78,7 @@ def url_check(url: str) -> None:
     if parts.scheme != "https" and not (allow_loopback and loopback_only):
         raise ApplicationError.for_field("url", "Webhook URLs must use https.")
     for address in addresses:
-        reason = _address_refused(address, allow_loopback)
+        reason = outbound_http.address_refused(address, allow_loopback=allow_loopback)
         if reason:
             raise ApplicationError.for_field(
                 "url", f"The host {parts.hostname!r} resolves to a {reason} address ({address}); refused."

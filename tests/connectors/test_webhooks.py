@@ -4,6 +4,7 @@ Standard Webhooks signatures, retries with backoff, attempt log, pause, lost tas
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 
 import pytest
@@ -167,6 +168,37 @@ def test_a_dripping_answer_is_read_only_until_the_timeout(
     # Each byte came well within the read timeout, so only the deadline stopped the reading.
     assert 0 < len(attempt.response_excerpt) < 30
     assert ("streamed answer\n" + "x" * 44).startswith(attempt.response_excerpt)
+
+
+def test_a_name_rebound_to_loopback_after_the_check_is_refused_before_anything_is_sent(
+    http_receiver, open_case, client_a, queue_a, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """DNS rebinding: the name resolves to a public address when the URL is checked, then to
+    the local receiver when the connection is made. (The resolver is the one thing faked here:
+    a test cannot make the system's DNS answer differently from one lookup to the next.)"""
+    settings.ACCORD_WEBHOOKS_ALLOW_LOOPBACK = False
+    port = int(http_receiver.url.rsplit(":", 1)[1].split("/")[0])
+    answers = iter(["93.184.216.34"])  # for the check before sending; the connection's lookup is next
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host != "hooks.rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    WebhookSubscriptionFactory(
+        client=client_a, url=f"https://hooks.rebind.test:{port}/hooks", events=["case.created"], secret=SECRET
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        open_case(client=client_a, queue=queue_a)
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.status_code, attempt.succeeded) == (None, False)
+    assert attempt.error == (
+        "ConnectionError: hooks.rebind.test resolved to a loopback address (127.0.0.1); refused."
+    )
+    assert http_receiver.requests == []
 
 
 def test_outbox_row_rolls_back_with_the_change(subscription, open_case, client_a, queue_a):
