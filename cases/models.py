@@ -63,7 +63,9 @@ class Customer(models.Model):
     """A person a client's cases are about; found by any of their identities."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="customers")
+    # A foreign key with db_index=False is the first column of a composite index, which serves
+    # its lookups: a second index would only cost writes (tests/config/test_schema.py, 0012).
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="customers", db_index=False)
     display_name = models.CharField(max_length=200, blank=True)
     segment = models.CharField(max_length=40, default="standard", db_index=True)
     is_vip = models.BooleanField(default=False)
@@ -89,7 +91,7 @@ class CustomerIdentity(models.Model):
     """One normalized way to recognise a customer: e-mail, phone (E.164), chat id, social handle
     (``platform:handle``) or the client's CRM id. Unique per client and kind."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="identities")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="identities", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=16, choices=IdentityKind.choices)
     value = models.CharField(max_length=255)
@@ -110,7 +112,7 @@ class CustomerIdentity(models.Model):
 class Queue(models.Model):
     """A client's work queue, with the channels it takes and who works and supervises it."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="queues")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="queues", db_index=False)
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60)
     channels = models.JSONField(default=list, blank=True, help_text="Channels this queue takes.")
@@ -144,9 +146,9 @@ class Case(models.Model):
     `version` (optimistic locking) and write the per-case timeline (`CaseEvent`)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="cases")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cases")
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="cases")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="cases", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="cases", db_index=False)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="cases", db_index=False)
     subject = models.CharField(max_length=300)
     status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.NEW)
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
@@ -158,6 +160,7 @@ class Case(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_cases",
+        db_index=False,
     )
     tier = models.PositiveSmallIntegerField(default=1)
     sentiment = models.FloatField(null=True, blank=True, help_text="Rolling compound score, -1 to 1.")
@@ -208,8 +211,8 @@ class Interaction(models.Model):
     so a re-delivered message never becomes a second row."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="interactions")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="interactions")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="interactions", db_index=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="interactions", db_index=False)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
@@ -266,7 +269,7 @@ class CaseEvent(models.Model):
     """The case's typed, append-only timeline: who did what, before and after, and why. It is
     the case's audit trail and the event log the SLA engine replays."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events", db_index=False)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=24, choices=CaseEventKind.choices)
     actor = models.ForeignKey(
@@ -297,7 +300,7 @@ class SatisfactionSurvey(models.Model):
     at least one given)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="surveys")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="surveys", db_index=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="surveys")
     csat = models.PositiveSmallIntegerField(null=True, blank=True)
     nps = models.PositiveSmallIntegerField(null=True, blank=True)

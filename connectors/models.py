@@ -33,7 +33,7 @@ class Connector(models.Model):
     rotation; during a rotation the previous secret stays valid until
     `previous_secret_expires_at`. Secrets and credentials are excluded from history."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="connectors")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="connectors", db_index=False)
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True, help_text="Part of the inbound URL.")
     channel = models.CharField(max_length=16, choices=Channel.choices)
@@ -91,7 +91,7 @@ class RoutingRule(models.Model):
     `order`; the first whose every condition holds gives the queue and priority. An empty
     condition matches anything. No rule matching: the connector's default queue, normal."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="routing_rules")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="routing_rules", db_index=False)
     name = models.CharField(max_length=120)
     order = models.PositiveIntegerField(default=100)
     is_active = models.BooleanField(default=True)
@@ -137,7 +137,7 @@ class InboundEvent(models.Model):
     WhatsApp delivery receipt).
     `(connector, external_id)` is unique: a re-delivered message is recognised here."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="inbound_events")
     via = models.CharField(max_length=8, default="webhook", help_text="webhook or imap.")
     external_id = models.CharField(max_length=255, blank=True, default="")
@@ -191,7 +191,9 @@ class WebhookSubscription(models.Model):
     A subscription failing too many deliveries in a row is paused (`paused_at`, with the
     reason); its pending deliveries wait and are sent when it is resumed."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="webhook_subscriptions")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="webhook_subscriptions", db_index=False
+    )
     name = models.CharField(max_length=120)
     url = models.URLField(max_length=500)
     events = models.JSONField(default=list, help_text="Event types, e.g. ['case.created', 'sla.breached'].")
@@ -225,7 +227,7 @@ class WebhookDelivery(models.Model):
     lost). `message_id` is the `webhook-id`: the same on every attempt, so receivers dedupe.
     `claimed_until` is a sender's lease, so two workers never send the same row at once."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
     message_id = models.CharField(max_length=64)
     event_type = models.CharField(max_length=32, choices=WebhookEventType.choices)
@@ -282,7 +284,7 @@ class AlertNotification(models.Model):
     written in the same transaction as the warning or breach. The digest task sends each
     supervisor one e-mail per run with everything pending for them."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+")

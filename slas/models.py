@@ -54,7 +54,7 @@ class BusinessCalendar(models.Model):
     """Working time of a client's operation: a time zone, weekly intervals (none = 24x7) and
     holidays. `revision` increases on every change so compiled calendars are cached safely."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="calendars")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="calendars", db_index=False)
     name = models.CharField(max_length=120)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
     is_24x7 = models.BooleanField(default=False, help_text="Every second counts (holidays still apply).")
@@ -143,7 +143,9 @@ class CalendarInterval(models.Model):
 class Holiday(models.Model):
     """A whole local date without working time."""
 
-    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="holidays")
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="holidays", db_index=False
+    )
     date = models.DateField()
     name = models.CharField(max_length=120, blank=True, default="")
     history = HistoricalRecords()
@@ -171,7 +173,7 @@ class SLAPolicy(models.Model):
     first active policy in `order` that matches a case at open is the case's policy. Every change
     is kept by simple-history; a clock records the history row (`version`) it was computed from."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sla_policies")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sla_policies", db_index=False)
     name = models.CharField(max_length=120)
     order = models.PositiveIntegerField(default=100)
     is_active = models.BooleanField(default=True)
@@ -227,7 +229,7 @@ class SLAPolicy(models.Model):
 class SLATarget(models.Model):
     """A policy's target for one metric and priority, in seconds."""
 
-    policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="targets")
+    policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="targets", db_index=False)
     metric = models.CharField(max_length=24, choices=Metric.choices)
     priority = models.CharField(max_length=8, choices=Priority.choices)
     seconds = models.PositiveIntegerField()

@@ -55,7 +55,9 @@ class ContractTerm(models.Model):
     it costs or earns (see governance.credits)."""
 
     contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="terms")
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="contract_terms")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="contract_terms", db_index=False
+    )
     kpi = models.CharField(max_length=40, choices=KPI.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="")
     threshold_seconds = models.PositiveIntegerField(
@@ -136,7 +138,7 @@ class Scorecard(models.Model):
     figures it was built from (`data`), so it renders the same later; recomputed on demand while
     draft, or after an explicit reopen."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="scorecards")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="scorecards", db_index=False)
     period = models.DateField(help_text="First day of the month scored.")
     status = models.CharField(max_length=8, choices=ScorecardStatus.choices, default=ScorecardStatus.DRAFT)
     monthly_fee = models.DecimalField(max_digits=12, decimal_places=2)

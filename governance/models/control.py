@@ -26,7 +26,9 @@ class Exclusion(models.Model):
     (client outage, client-caused delay, force majeure). The clocks themselves are untouched;
     reporting asks `governance.selectors.excluded_clock_ids`."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sla_exclusions")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="sla_exclusions", db_index=False
+    )
     scope = models.CharField(max_length=8, choices=ExclusionScope.choices)
     clock = models.ForeignKey(SLAClock, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -79,7 +81,9 @@ class BreachDispute(models.Model):
     breach does not count in attainment), waived (it counts, but no service credit is owed) or
     upheld (it stands). One live dispute per breach."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="breach_disputes")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="breach_disputes", db_index=False
+    )
     breach = models.ForeignKey(Breach, on_delete=models.CASCADE, related_name="disputes")
     status = models.CharField(max_length=12, choices=DisputeStatus.choices, default=DisputeStatus.OPEN)
     raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

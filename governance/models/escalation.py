@@ -68,7 +68,9 @@ class EscalationTier(models.Model):
     who owns it, which queues it serves (none: every queue of the client) and how fast it must
     accept an escalation, in business time of its calendar."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="escalation_tiers")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="escalation_tiers", db_index=False
+    )
     level = models.PositiveSmallIntegerField(choices=TierLevel.choices)
     name = models.CharField(max_length=120)
     owners = models.ManyToManyField(
@@ -107,7 +109,9 @@ class EscalationRule(models.Model):
     Active rules of a client are evaluated in `order`; each fires at most once per case and
     trigger occurrence (`RuleFiring`)."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="escalation_rules")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="escalation_rules", db_index=False
+    )
     name = models.CharField(max_length=120)
     order = models.PositiveIntegerField(default=100)
     is_active = models.BooleanField(default=True)
@@ -188,8 +192,8 @@ class Escalation(models.Model):
     (`escalation_acceptance`, cycle = `sequence`); turnaround = accepted_at - created_at. A case
     has at most one active (awaiting or accepted) escalation; a later one supersedes it."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="escalations")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="escalations", db_index=False)
     sequence = models.PositiveIntegerField(help_text="1 for the case's first escalation, and so on.")
     from_tier = models.PositiveSmallIntegerField(choices=TierLevel.choices)
     to_tier = models.PositiveSmallIntegerField(choices=TierLevel.choices)
@@ -272,7 +276,7 @@ class TriggerEvaluation(models.Model):
     (unique). The catch-up task looks for occurrences without this row."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+", db_index=False)
     trigger = models.CharField(max_length=24, choices=Trigger.choices)
     trigger_key = models.CharField(max_length=64)
     evaluated_at = models.DateTimeField()
@@ -293,8 +297,8 @@ class RuleFiring(models.Model):
     """A rule that fired on a case for one trigger occurrence, and what its actions did.
     Unique per (rule, case, trigger key): a rule never fires twice for one occurrence."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    rule = models.ForeignKey(EscalationRule, on_delete=models.PROTECT, related_name="firings")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    rule = models.ForeignKey(EscalationRule, on_delete=models.PROTECT, related_name="firings", db_index=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="rule_firings")
     trigger = models.CharField(max_length=24, choices=Trigger.choices)
     trigger_key = models.CharField(max_length=64)
@@ -325,7 +329,7 @@ class SentimentScore(models.Model):
     scored). One per interaction, so scoring twice changes nothing."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sentiment_scores")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="sentiment_scores", db_index=False)
     interaction = models.OneToOneField(Interaction, on_delete=models.CASCADE, related_name="sentiment_score")
     score = models.FloatField(null=True, blank=True)
     skipped_reason = models.CharField(max_length=120, blank=True, default="")

@@ -60,7 +60,9 @@ class BreachReview(models.Model):
     how every breach gets exactly one owner for its analysis. Closing needs a root cause and
     findings."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="breach_reviews")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="breach_reviews", db_index=False
+    )
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     title = models.CharField(max_length=200)
     kind = models.CharField(max_length=12, choices=ReviewKind.choices, default=ReviewKind.MANUAL)
@@ -68,7 +70,12 @@ class BreachReview(models.Model):
         max_length=80, blank=True, default="", help_text="Automatic reviews: what they group (unique)."
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     due_on = models.DateField()
     root_cause = models.ForeignKey(
@@ -137,10 +144,14 @@ class CorrectiveAction(models.Model):
     progress when verification finds it ineffective. Linked to the breaches and root cause it
     answers; `queue` (from its review) is where a repeat breach is looked for."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="corrective_actions")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="corrective_actions", db_index=False
+    )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     due_on = models.DateField()
     status = models.CharField(max_length=12, choices=ActionStatus.choices, default=ActionStatus.PROPOSED)
     review = models.ForeignKey(
@@ -200,7 +211,9 @@ class ActionReminder(models.Model):
     """A reminder e-mail about a corrective action, sent once per `key` (``before_due``,
     ``overdue:0``, ``overdue:1``...)."""
 
-    action = models.ForeignKey(CorrectiveAction, on_delete=models.CASCADE, related_name="reminders")
+    action = models.ForeignKey(
+        CorrectiveAction, on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     kind = models.CharField(max_length=12, choices=ReminderKind.choices)
     key = models.CharField(max_length=40)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -219,7 +232,9 @@ class GovernanceMeeting(models.Model):
     built from the figures since the last meeting of the same kind and frozen in `agenda`; the
     client's governance rating is given at a monthly business review."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="governance_meetings")
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="governance_meetings", db_index=False
+    )
     kind = models.CharField(max_length=24, choices=MeetingKind.choices)
     title = models.CharField(max_length=200, blank=True, default="")
     scheduled_for = models.DateTimeField()
