@@ -2,7 +2,9 @@
 voice, social, portal; about a third open a new case, the rest follow up) through the real
 endpoint, with an SLA policy applying, first in one process through Django's test client, then
 over HTTP to gunicorn (2 workers, loopback). Prints events/s and p50/p95 latency, and for the
-one-process run the WAL flushes per event (each is a wait for the disk: decision 0010).
+one-process run the WAL flushes per event (each is a wait for the disk: decision 0010), the WAL
+bytes per event, and the CPU time per event of the process and of its PostgreSQL backend (they
+move less than the wall time when a shared machine's speed changes: decision 0012).
 
     python bench/bench_ingest.py [--events 10000] [--http-threads 4] [--skip-http]
 
@@ -192,15 +194,30 @@ def _wal_flushes() -> int:
         return probe.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0]
 
 
+def _backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time of the PostgreSQL backend `pid` (user + system), if it runs on this machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_test_client(connector_map: dict, events: int) -> None:
+    from django.db import connection
     from django.test import Client as HttpClient
 
     from connectors import signing
 
     flushes = _wal_flushes()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid(), pg_current_wal_lsn()")
+        backend, wal_start = cursor.fetchone()
+    backend_cpu = _backend_cpu_seconds(backend)
     http = HttpClient()
     work = plan(events, f"tc{uuid.uuid4().hex[:6]}")
     latencies, statuses = [], {}
+    cpu = time.process_time()
     started = time.perf_counter()
     for adapter, body, content_type in work:
         connector = connector_map[adapter]
@@ -215,8 +232,21 @@ def bench_test_client(connector_map: dict, events: int) -> None:
         latencies.append(time.perf_counter() - t0)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     report("test client, one process", latencies, time.perf_counter() - started, statuses)
+    cpu = time.process_time() - cpu
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [wal_start])
+        wal_bytes = float(cursor.fetchone()[0])
+    backend_cpu = _backend_cpu_seconds(backend) - backend_cpu if backend_cpu is not None else None
     flushes = _wal_flushes() - flushes
     print(f"{'':<34} WAL flushes (commits that wait for the disk) per event: {flushes / events:.2f}")
+    print(f"{'':<34} WAL written per event: {wal_bytes / events:,.0f} bytes")
+    # CPU per event: the ceiling the process's own work sets, whatever the database's speed
+    # (this process includes the test client and making and signing the payloads).
+    backend_text = f"{backend_cpu / events * 1000:.2f} ms" if backend_cpu is not None else "not local"
+    print(
+        f"{'':<34} CPU per event: this process {cpu / events * 1000:.2f} ms, "
+        f"its PostgreSQL backend {backend_text}"
+    )
 
 
 def _free_port() -> int:
