@@ -48,6 +48,7 @@ SCHEDULES: tuple[DeclaredSchedule, ...] = (
     DeclaredSchedule(name="connectors-imap-poll", func="connectors.tasks.imap_poll_task", minutes=1),
     DeclaredSchedule(name="connectors-outbox-resend", func="connectors.tasks.outbox_resend_task", minutes=1),
     DeclaredSchedule(name="connectors-alert-digest", func="connectors.tasks.alert_digest_task", minutes=1),
+    DeclaredSchedule(name="connectors-retention", func="connectors.tasks.retention_task", minutes=60),
 )
 
 

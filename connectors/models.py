@@ -135,7 +135,8 @@ class InboundEvent(models.Model):
     `source` = the connector's slug and the same `external_id`), `failed` (with the error;
     replayable from admin) or `ignored` (a valid payload that carries no message, e.g. a
     WhatsApp delivery receipt).
-    `(connector, external_id)` is unique: a re-delivered message is recognised here."""
+    `(connector, external_id)` is unique: a re-delivered message is recognised here. Processed and
+    ignored events are deleted after ACCORD_INBOUND_RETENTION_DAYS (connectors.retention)."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
     connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="inbound_events")

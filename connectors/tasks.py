@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import alerts, imap, services, webhooks
+import dataclasses
+
+from . import alerts, imap, retention, services, webhooks
 
 
 def reply_deliver_task(interaction_id: int) -> str:
@@ -28,3 +30,8 @@ def imap_poll_task() -> dict:
 def alert_digest_task() -> int:
     """Scheduled every minute: one digest e-mail per supervisor with pending SLA alerts."""
     return alerts.alert_digests_send()
+
+
+def retention_task() -> dict:
+    """Scheduled hourly: processed raw payloads and the ended webhook log past their retention."""
+    return dataclasses.asdict(retention.retention_apply())

@@ -310,6 +310,10 @@ ACCORD_WEBHOOK_TIMEOUT_SECONDS = env.int("ACCORD_WEBHOOK_TIMEOUT_SECONDS", defau
 ACCORD_WEBHOOK_PAUSE_AFTER_FAILURES = env.int("ACCORD_WEBHOOK_PAUSE_AFTER_FAILURES", default=20)
 ACCORD_WEBHOOK_LOST_AFTER_SECONDS = env.int("ACCORD_WEBHOOK_LOST_AFTER_SECONDS", default=120)
 ACCORD_WEBHOOKS_ALLOW_LOOPBACK = env.bool("ACCORD_WEBHOOKS_ALLOW_LOOPBACK", default=False)
+# connectors.retention: processed raw inbound payloads, and the log of ended webhook deliveries
+# (0 keeps them).
+ACCORD_INBOUND_RETENTION_DAYS = env.int("ACCORD_INBOUND_RETENTION_DAYS", default=30)
+ACCORD_WEBHOOK_LOG_RETENTION_DAYS = env.int("ACCORD_WEBHOOK_LOG_RETENTION_DAYS", default=90)
 # IMAP polling: socket timeout, messages per poll, and a poller's lease on a mailbox.
 ACCORD_IMAP_TIMEOUT_SECONDS = env.int("ACCORD_IMAP_TIMEOUT_SECONDS", default=30)
 ACCORD_IMAP_BATCH_SIZE = env.int("ACCORD_IMAP_BATCH_SIZE", default=200)
