@@ -10,7 +10,9 @@ Ingestion (`inbound_receive`) guarantees:
 - a message is ingested once per connector: the event is unique on `(connector, external_id)`
   and the interaction on `(client, source, external_id)`; concurrent deliveries of the same
   message, or of two first messages of a new customer, yield one customer, case and row
-  (identity unique constraint + retry, and the customer row locked while its case is found).
+  (identity unique constraint + retry, and the customer row locked while its case is found);
+- a message found on its case by the interaction's key (its event deleted by the retention, or
+  a concurrent delivery won) is answered as a duplicate, and opens no case.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -259,17 +261,40 @@ def _receive_fresh(
         with transaction.atomic():
             rows_insert(InboundEvent, [event])
             inserted = True
-            case, interaction = _ingest_guarded(connector, message)
+            ingested = _ingest_guarded(connector, message)
     except IntegrityError as exc:
         if not inserted:
             raise _DeliveredBefore from exc
         return _failed_fresh(connector, raw, content_type, via, message, exc)
     except Exception as exc:
         return _failed_fresh(connector, raw, content_type, via, message, exc)
-    return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
+    return _ingested_result(event, ingested)
 
 
-def _ingest_guarded(connector: Connector, message: InboundMessage) -> tuple[Case, Interaction]:
+class _Ingested(NamedTuple):
+    case: Case
+    interaction: Interaction
+    # False: the interaction's own key found the message on its case already (its event row
+    # had gone with the retention, or another delivery won); nothing was appended.
+    appended: bool
+
+
+def _ingested_result(event: InboundEvent, ingested: _Ingested) -> ReceiveResult:
+    if not ingested.appended:
+        return ReceiveResult(
+            "duplicate",
+            200,
+            "This message was already ingested; nothing changed.",
+            event=event,
+            case=ingested.case,
+            interaction=ingested.interaction,
+        )
+    return ReceiveResult(
+        "processed", 201, "Ingested.", event=event, case=ingested.case, interaction=ingested.interaction
+    )
+
+
+def _ingest_guarded(connector: Connector, message: InboundMessage) -> _Ingested:
     """`_ingest` with the caches that hold for one message: webhook subscriptions and the
     configuration revisions read with the connector."""
     with (
@@ -345,12 +370,12 @@ def _process(
             # replay) of the same message waits here, then finds it processed and stops.
             if not _event_claim(event, now, counted=recheck):
                 return _duplicate(event)
-            case, interaction = _ingest_guarded(connector, message)
+            ingested = _ingest_guarded(connector, message)
     except Exception as exc:
         stored, result = _failure(exc, event.pk)
         _event_fail(event, stored, counted=recheck)
         return dataclasses.replace(result, event=event)
-    return ReceiveResult("processed", 201, "Ingested.", event=event, case=case, interaction=interaction)
+    return _ingested_result(event, ingested)
 
 
 _CLAIM_FIELDS = ("id", "status", "processed_at", "error", "attempts")
@@ -523,7 +548,7 @@ def _case_opening(
     )
 
 
-def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Interaction]:
+def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
     client = connector.client
     label = _label(connector)
     identities = _normalized_identities(client, message)
@@ -537,12 +562,15 @@ def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Intera
             and message.direction == Direction.INBOUND
             and message.author_kind == AuthorKind.CUSTOMER
         ):
-            case, interaction = _open_with_message(connector, customer, message, label)
+            case, interaction, appended = _open_with_message(connector, customer, message, label)
         else:
             if case is None:
+                taken = _message_taken(connector, message)
+                if taken is not None:  # already on its case: opening one would leave it empty
+                    return _Ingested(taken.case, taken, appended=False)
                 opening = _case_opening(connector, customer, message, label)
                 case = case_services.case_open(client=client, actor=label, **vars(opening))
-            interaction = case_services.interaction_append(
+            result = case_services.interaction_append(
                 case=case,
                 channel=message.channel,
                 direction=message.direction,
@@ -555,7 +583,8 @@ def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Intera
                 thread_key=message.thread_key,
                 metadata=message.metadata,
                 case_locked=locked,
-            ).interaction
+            )
+            interaction, appended = result.interaction, result.created
         for follow_up in message.follow_ups:
             case_services.interaction_append(
                 case=case,
@@ -574,12 +603,25 @@ def _ingest(connector: Connector, message: InboundMessage) -> tuple[Case, Intera
         _INGESTING.reset(token)
     if message.channel == Channel.CHAT:
         chat_session_settle(case=case, source=connector.slug, message=message)
-    return case, interaction
+    return _Ingested(case, interaction, appended)
+
+
+def _message_taken(connector: Connector, message: InboundMessage) -> Interaction | None:
+    """The interaction that already holds the message (by its key), with its case."""
+    if not message.external_id:  # no key: the interactions' unique constraint leaves these out
+        return None
+    return (
+        Interaction.objects.filter(
+            client_id=connector.client_id, source=connector.slug, external_id=message.external_id
+        )
+        .select_related("case")
+        .first()
+    )
 
 
 def _open_with_message(
     connector: Connector, customer: Customer, message: InboundMessage, label: str
-) -> tuple[Case, Interaction]:
+) -> _Ingested:
     """Open the case with the customer's message in one go. Should the message have been taken
     meanwhile (a concurrent delivery won), nothing of this opening stays: the case that took it
     is the answer."""
@@ -593,20 +635,15 @@ def _open_with_message(
         metadata=message.metadata,
     )
     try:  # the service's own savepoint undoes the opening should the message be taken
-        return case_services.case_open_with_message(
+        case, interaction = case_services.case_open_with_message(
             client=connector.client, opening=opening, message=first, actor=label
         )
     except IntegrityError:
-        taken = (
-            Interaction.objects.filter(
-                client_id=connector.client_id, source=connector.slug, external_id=message.external_id
-            )
-            .select_related("case")
-            .first()
-        )
+        taken = _message_taken(connector, message)
         if taken is None:
             raise
-        return taken.case, taken
+        return _Ingested(taken.case, taken, appended=False)
+    return _Ingested(case, interaction, appended=True)
 
 
 def inbound_event_replay(*, event: InboundEvent, actor: Any = None) -> ReceiveResult:

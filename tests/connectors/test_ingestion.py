@@ -503,14 +503,16 @@ def test_sms_occurred_at_is_receipt_time(make_connector, post_event):
 
 def test_a_message_taken_meanwhile_opens_no_empty_case(make_connector, post_event, client_a):
     """The message's (source, external id) is already on a case (taken by a delivery that won a
-    race): opening a case with it keeps nothing, and the case that took it is the answer."""
+    race): opening a case with it keeps nothing, and the case that took it is the answer, as a
+    duplicate."""
     from tests.factories import CaseFactory, InteractionFactory
 
     sms = make_connector("sms")
     winner = CaseFactory(client=client_a)
     InteractionFactory(case=winner, source=sms.slug, external_id="SM-RACE", channel="sms")
     response = post_event(sms, _sms("SM-RACE", sender="+14155550999"), content_type=FORM)
-    assert response.status_code == 201, response.content
+    assert (response.status_code, response.json()["status"]) == (200, "duplicate"), response.content
+    assert response.json()["case"] == str(winner.public_id)
     assert list(Case.objects.all()) == [winner]
     assert Interaction.objects.count() == 1
     assert InboundEvent.objects.get().status == "processed"

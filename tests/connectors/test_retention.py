@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from cases import services as case_services
 from cases.models import Case, CaseEvent, Interaction
 from config.schedules import SCHEDULES
 from connectors import retention
@@ -80,15 +81,36 @@ def test_a_redelivery_after_its_event_went_is_still_appended_once(make_connector
 
     again = post_fixture(sms, "sms_twilio.txt")
 
-    # Its event row is new (the first went), so the endpoint answers as for a first delivery;
-    # the interaction's key finds the message, and nothing else is written.
-    assert again.status_code == 201
+    # The interaction's key finds the message: a duplicate, and nothing but its event is written.
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     assert again.json()["interaction"] == first.json()["interaction"]
     assert (
         list(Interaction.objects.values_list("id", "case_id")),
         list(CaseEvent.objects.values_list("id", flat=True)),
         list(Case.objects.values_list("id", "version", "last_activity_at")),
     ) == snapshot
+
+
+def test_a_redelivered_agent_message_whose_case_was_closed_opens_no_empty_case(
+    make_connector, post_fixture, agent_a, settings
+):
+    """A message that is not the customer's, with no open case to join, opens one: unless the
+    message is on a case already (its event gone with the retention)."""
+    settings.ACCORD_INBOUND_RETENTION_DAYS = 30
+    chat = make_connector("chat")
+    first = post_fixture(chat, "chat_message_agent.json")
+    assert first.status_code == 201
+    case = Case.objects.get()
+    case = case_services.case_resolve(case=case, actor=agent_a)
+    case_services.case_close(case=case, actor=agent_a)
+    _age(InboundEvent, 31, "received_at")
+    assert retention.retention_apply().inbound_events_deleted == 1
+
+    again = post_fixture(chat, "chat_message_agent.json")
+
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert again.json()["case"] == str(case.public_id)
+    assert (Case.objects.count(), Interaction.objects.count()) == (1, 1)
 
 
 def test_each_run_deletes_a_bounded_batch_per_client(make_connector, post_event, settings):
