@@ -14,14 +14,15 @@ The address connected to is checked once the connection is made and before anyth
 private, link-local, reserved and (unless ACCORD_WEBHOOKS_ALLOW_LOOPBACK) loopback peers are
 refused. Checking the URL's host when it is saved or before sending (`webhooks.url_check`) is
 not enough on its own: the name is resolved again to connect, and a DNS answer that changes in
-between (DNS rebinding) would reach an internal service. Environment proxies are not used:
-the peer checked must be the receiver itself.
+between (DNS rebinding) would reach an internal service. Environment proxies are not used
+(the peer checked must be the receiver itself); the environment's CA bundle is.
 """
 
 from __future__ import annotations
 
 import codecs
 import ipaddress
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -105,7 +106,9 @@ def post(
     """POST `body` to `url`; raises `requests.RequestException` when no answer comes (a refused
     address or connection, a timeout, a malformed response)."""
     with requests.Session() as session:
-        session.trust_env = False
+        session.trust_env = False  # no proxy from the environment: the peer checked is the receiver
+        # ... but the CA bundle the environment names still applies, as requests would take it.
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         session.mount("http://", _PublicOnlyAdapter())
         session.mount("https://", _PublicOnlyAdapter())
         try:

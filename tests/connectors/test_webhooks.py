@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from cases import services as case_services
 from config.errors import ApplicationError
 from config.events import publish
-from connectors import webhooks
+from connectors import outbound_http, webhooks
 from connectors.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from slas import events as sla_events
 from tests.connectors.factories import WebhookSubscriptionFactory
@@ -199,6 +199,23 @@ def test_a_name_rebound_to_loopback_after_the_check_is_refused_before_anything_i
         "ConnectionError: hooks.rebind.test resolved to a loopback address (127.0.0.1); refused."
     )
     assert http_receiver.requests == []
+
+
+def test_outbound_posts_take_the_environments_ca_bundle(monkeypatch, settings):
+    settings.ACCORD_WEBHOOKS_ALLOW_LOOPBACK = True
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/accord-ca.pem")
+    with pytest.raises(OSError, match=r"/nonexistent/accord-ca\.pem"):
+        outbound_http.post("https://127.0.0.1:9/x", body=b"{}", headers={}, read_timeout=1, excerpt_chars=9)
+
+
+def test_outbound_posts_ignore_the_environments_proxy(http_receiver, monkeypatch, settings):
+    """Through a proxy, the peer checked would be the proxy, not the receiver."""
+    settings.ACCORD_WEBHOOKS_ALLOW_LOOPBACK = True
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    answer = outbound_http.post(http_receiver.url, body=b"{}", headers={}, read_timeout=5, excerpt_chars=99)
+    assert (answer.status_code, len(http_receiver.requests)) == (200, 1)
 
 
 def test_outbox_row_rolls_back_with_the_change(subscription, open_case, client_a, queue_a):
