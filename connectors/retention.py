@@ -4,8 +4,8 @@
   (to process, or to replay once fixed), whatever its age. A `processed` or `ignored` event is
   deleted `ACCORD_INBOUND_RETENTION_DAYS` after it was received (default 30; 0 keeps them): what
   the message said lives on in its interaction, and a raw payload holds the customer's personal
-  data in full. A re-delivery after that is still appended once: the interaction's own key
-  `(client, source, external_id)` recognises it.
+  data in full. A re-delivery after that appends nothing: the interaction's own key
+  `(client, source, external_id)` recognises it, and the sender is answered "duplicate".
 - A webhook delivery that ended (delivered, failed after its attempts, cancelled) is deleted with
   its attempt log `ACCORD_WEBHOOK_LOG_RETENTION_DAYS` after it was written (default 90; 0 keeps
   them). A pending delivery is never deleted.
