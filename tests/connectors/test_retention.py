@@ -22,6 +22,12 @@ pytestmark = pytest.mark.django_db
 FORM = "application/x-www-form-urlencoded"
 
 
+def _post_messages(post_event, sms, count: int) -> None:
+    for n in range(count):
+        body = fixture_bytes("sms_twilio.txt").replace(b"MessageSid=SM", f"MessageSid=SM{n}x".encode())
+        assert post_event(sms, body, content_type=FORM).status_code == 201
+
+
 def _age(model, days: int, field: str, **filters) -> None:
     model.objects.filter(**filters).update(**{field: timezone.now() - timedelta(days=days)})
 
@@ -113,14 +119,22 @@ def test_a_redelivered_agent_message_whose_case_was_closed_opens_no_empty_case(
     assert (Case.objects.count(), Interaction.objects.count()) == (1, 1)
 
 
-def test_each_run_deletes_a_bounded_batch_per_client(make_connector, post_event, settings):
+def test_each_run_deletes_a_bounded_number_of_batches_per_client(make_connector, post_event, settings):
     settings.ACCORD_INBOUND_RETENTION_DAYS = 30
     sms = make_connector("sms")
-    for n in range(3):
-        body = fixture_bytes("sms_twilio.txt").replace(b"MessageSid=SM", f"MessageSid=SM{n}x".encode())
-        assert post_event(sms, body, content_type=FORM).status_code == 201
+    _post_messages(post_event, sms, 3)
     _age(InboundEvent, 31, "received_at")
-    assert [retention.retention_apply(batch=2).inbound_events_deleted for _ in range(3)] == [2, 1, 0]
+    runs = [retention.retention_apply(batch=2, max_batches=1).inbound_events_deleted for _ in range(3)]
+    assert runs == [2, 1, 0]
+
+
+def test_a_run_deletes_batch_after_batch_up_to_its_limit(make_connector, post_event, settings):
+    settings.ACCORD_INBOUND_RETENTION_DAYS = 30
+    sms = make_connector("sms")
+    _post_messages(post_event, sms, 5)
+    _age(InboundEvent, 31, "received_at")
+    assert retention.retention_apply(batch=2, max_batches=2).inbound_events_deleted == 4
+    assert retention.retention_apply(batch=2).inbound_events_deleted == 1
 
 
 def test_every_client_is_reached(make_connector, post_fixture, settings):
