@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import models
 from django.utils import timezone
 
 from cases.models import Client
@@ -32,7 +33,33 @@ from .models import InboundEvent, WebhookDelivery
 
 BATCH = 5000
 MAX_BATCHES = 50
-ENDED_DELIVERIES = (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """Rows of `model` in one of `ended` (`state_field`) go `setting` days after `time_field`."""
+
+    model: type[models.Model]
+    setting: str
+    state_field: str
+    ended: tuple[str, ...]
+    time_field: str
+
+
+_INBOUND = _Kept(
+    InboundEvent,
+    "ACCORD_INBOUND_RETENTION_DAYS",
+    "status",
+    (InboundStatus.PROCESSED, InboundStatus.IGNORED),
+    "received_at",
+)
+_WEBHOOK_LOG = _Kept(
+    WebhookDelivery,
+    "ACCORD_WEBHOOK_LOG_RETENTION_DAYS",
+    "state",
+    (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED),
+    "created_at",
+)
 
 
 @dataclass(frozen=True)
@@ -47,55 +74,30 @@ def retention_apply(
     now = now or timezone.now()
     events = deliveries = 0
     for client_id in Client.objects.order_by("pk").values_list("pk", flat=True):
-        events += _batched(_inbound_events_delete, client_id, now, batch, max_batches)
-        deliveries += _batched(_webhook_log_delete, client_id, now, batch, max_batches)
+        events += _expired_delete(_INBOUND, client_id, now, batch, max_batches)
+        deliveries += _expired_delete(_WEBHOOK_LOG, client_id, now, batch, max_batches)
     return RetentionRun(inbound_events_deleted=events, webhook_deliveries_deleted=deliveries)
 
 
-def _batched(delete, client_id: int, now: datetime, batch: int, max_batches: int) -> int:
-    """Run `delete` until it finds less than a batch, or `max_batches` times."""
+def _expired_delete(kind: _Kept, client_id: int, now: datetime, batch: int, max_batches: int) -> int:
+    """Delete the client's rows of `kind` past their days, a batch at a time, until less than a
+    batch is found or `max_batches` have run."""
+    days = getattr(settings, kind.setting)
+    if days <= 0:
+        return 0
+    ended = {f"{kind.state_field}__in": kind.ended}
+    expired = kind.model.objects.filter(
+        client_id=client_id, **ended, **{f"{kind.time_field}__lt": now - timedelta(days=days)}
+    ).order_by()
     total = 0
     for _ in range(max_batches):
-        deleted = delete(client_id, now, batch)
-        total += deleted
-        if deleted < batch:
+        ids = list(expired.values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        # The state again: a row set back meanwhile (an event replayed, a delivery redelivered
+        # from admin) stays. A delivery's attempts go first (CASCADE).
+        _, by_model = kind.model.objects.filter(pk__in=ids, **ended).delete()
+        total += by_model.get(kind.model._meta.label, 0)
+        if len(ids) < batch:
             break
     return total
-
-
-def _inbound_events_delete(client_id: int, now: datetime, batch: int) -> int:
-    days = settings.ACCORD_INBOUND_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    done = (InboundStatus.PROCESSED, InboundStatus.IGNORED)
-    ids = list(
-        InboundEvent.objects.filter(
-            client_id=client_id, status__in=done, received_at__lt=now - timedelta(days=days)
-        )
-        .order_by()
-        .values_list("pk", flat=True)[:batch]
-    )
-    if not ids:
-        return 0
-    # The status again: an event replayed meanwhile is not deleted under it.
-    deleted, _ = InboundEvent.objects.filter(pk__in=ids, status__in=done).delete()
-    return deleted
-
-
-def _webhook_log_delete(client_id: int, now: datetime, batch: int) -> int:
-    days = settings.ACCORD_WEBHOOK_LOG_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    ids = list(
-        WebhookDelivery.objects.filter(
-            client_id=client_id, state__in=ENDED_DELIVERIES, created_at__lt=now - timedelta(days=days)
-        )
-        .order_by()
-        .values_list("pk", flat=True)[:batch]
-    )
-    if not ids:
-        return 0
-    # A redelivery from admin sets the state back to pending: such a row stays.
-    rows = WebhookDelivery.objects.filter(pk__in=ids, state__in=ENDED_DELIVERIES)
-    _, by_model = rows.delete()  # its attempts first (CASCADE), then the deliveries
-    return by_model.get(WebhookDelivery._meta.label, 0)
