@@ -281,14 +281,7 @@ class _Ingested(NamedTuple):
 
 def _ingested_result(event: InboundEvent, ingested: _Ingested) -> ReceiveResult:
     if not ingested.appended:
-        return ReceiveResult(
-            "duplicate",
-            200,
-            "This message was already ingested; nothing changed.",
-            event=event,
-            case=ingested.case,
-            interaction=ingested.interaction,
-        )
+        return _duplicate_answer(event, ingested.case, ingested.interaction)
     return ReceiveResult(
         "processed", 201, "Ingested.", event=event, case=ingested.case, interaction=ingested.interaction
     )
@@ -350,12 +343,18 @@ def _raw_event(
 
 def _duplicate(event: InboundEvent) -> ReceiveResult:
     interaction = selectors.interaction_of_event(event=event)
+    return _duplicate_answer(event, interaction.case if interaction else None, interaction)
+
+
+def _duplicate_answer(
+    event: InboundEvent, case: Case | None, interaction: Interaction | None
+) -> ReceiveResult:
     return ReceiveResult(
         "duplicate",
         200,
         "This message was already ingested; nothing changed.",
         event=event,
-        case=interaction.case if interaction else None,
+        case=case,
         interaction=interaction,
     )
 
