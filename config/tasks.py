@@ -10,23 +10,50 @@ lost after they commit:
 - otherwise (Redis, sync mode in tests, no transaction open): after commit, as
   `transaction.on_commit(..., robust=True)`; a lost task is made good by the periodic task that
   re-sends what is still pending.
+
+Either way the task goes through the process's one broker (`task_send`). django-q2's
+`async_task` builds a new broker for each task unless it is given one, and a new Redis broker
+is a new client with its own connection pool: with `REDIS_URL` set, every task opened (and
+left to the garbage collector) a TCP connection of its own.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 from django.db import connections, transaction
 
 
 def task_enqueue(func: str, *args, **kwargs) -> None:
     """Enqueue `func(*args)` (a dotted path) for a worker; see the module doc for when."""
+    if _joins_transaction():
+        task_send(func, *args, **kwargs)
+    else:
+        transaction.on_commit(partial(task_send, func, *args, **kwargs), robust=True)
+
+
+def task_send(func: str, *args, **kwargs):
+    """Hand `func(*args)` to the broker now, whatever the transaction (for a task that acts on
+    what is committed already); returns the task's id. `kwargs` are `async_task`'s."""
     from django_q.tasks import async_task
 
-    if _joins_transaction():
-        async_task(func, *args, **kwargs)
-    else:
-        transaction.on_commit(partial(async_task, func, *args, **kwargs), robust=True)
+    return async_task(func, *args, broker=process_broker(), **kwargs)
+
+
+def process_broker():
+    """This process's django-q2 broker, made once for the broker settings in force (tests change
+    them). A Redis broker's client is thread-safe and reconnects after a fork (redis-py checks
+    the pid); the ORM broker holds no connection of its own (Django's are per thread)."""
+    from django_q.conf import Conf
+
+    return _broker(Conf.BROKER_CLASS, Conf.ORM, repr(Conf.REDIS), Conf.CLUSTER_NAME)
+
+
+@lru_cache(maxsize=4)
+def _broker(broker_class, orm, redis, cluster_name):
+    from django_q.brokers import get_broker
+
+    return get_broker()
 
 
 def _joins_transaction() -> bool:

@@ -52,7 +52,7 @@ from cases.choices import (
 from cases.models import Case, Client, Customer, Interaction, Queue
 from config.bulk import rows_insert
 from config.errors import ApplicationError
-from config.tasks import task_enqueue
+from config.tasks import task_enqueue, task_send
 
 from . import adapters, outbound_http, selectors
 from .adapters.base import InboundMessage, clip, digest
@@ -903,8 +903,6 @@ def replies_resend_stale(
         .order_by("created_at")
         .values_list("id", flat=True)[:limit]
     )
-    from django_q.tasks import async_task
-
     for interaction_id in ids:  # no change to wait for: straight to the broker
-        async_task(REPLY_TASK, interaction_id, task_name=f"reply-{interaction_id}")
+        task_send(REPLY_TASK, interaction_id, task_name=f"reply-{interaction_id}")
     return len(ids)
