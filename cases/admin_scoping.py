@@ -32,10 +32,27 @@ def _scoped_related_queryset(db_field, request):
     return queryset
 
 
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """Choices: the related rows the user's clients allow (`_scoped_related_queryset`), read from
+    the related table. Django's `RelatedOnlyFieldListFilter` would read the distinct values of
+    the whole listed table on every page view: a scan of every inbound event, case or delivery
+    (1.5 million inbound events: 0.24 s for each such filter)."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        allowed = _scoped_related_queryset(field, request)
+        if request.user.is_superuser:
+            return field.get_choices(include_blank=False, ordering=ordering)
+        return field.get_choices(
+            include_blank=False, limit_choices_to={"pk__in": allowed.values("pk")}, ordering=ordering
+        )
+
+
 def scoped_filter(field_path: str) -> tuple:
-    """A list filter on a related field whose choices come only from the (client-scoped) rows
-    the user can see, so another client's name never shows in the sidebar."""
-    return (field_path, admin.RelatedOnlyFieldListFilter)
+    """A list filter on a related field whose choices are the related rows of the user's
+    clients, so another client's name never shows in the sidebar, and the listed table is not
+    read to build it."""
+    return (field_path, ScopedRelatedFieldListFilter)
 
 
 class ClientScopedMixin:

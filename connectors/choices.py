@@ -35,6 +35,11 @@ class InboundStatus(models.TextChoices):
     IGNORED = "ignored", "Ignored (no message in payload)"
 
 
+class InboundVia(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    IMAP = "imap", "IMAP polling"
+
+
 class VipMatch(models.TextChoices):
     ANY = "any", "Any customer"
     VIP = "vip", "VIP only"

@@ -20,6 +20,7 @@ from .choices import (
     AlertState,
     DeliveryState,
     InboundStatus,
+    InboundVia,
     VipMatch,
     WebhookEventType,
 )
@@ -139,8 +140,10 @@ class InboundEvent(models.Model):
     ignored events are deleted after ACCORD_INBOUND_RETENTION_DAYS (connectors.retention)."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
-    connector = models.ForeignKey(Connector, on_delete=models.PROTECT, related_name="inbound_events")
-    via = models.CharField(max_length=8, default="webhook", help_text="webhook or imap.")
+    connector = models.ForeignKey(
+        Connector, on_delete=models.PROTECT, related_name="inbound_events", db_index=False
+    )
+    via = models.CharField(max_length=8, choices=InboundVia.choices, default=InboundVia.WEBHOOK)
     external_id = models.CharField(max_length=255, blank=True, default="")
     status = models.CharField(max_length=10, choices=InboundStatus.choices, default=InboundStatus.RECEIVED)
     content_type = models.CharField(max_length=120, blank=True, default="")
@@ -161,6 +164,15 @@ class InboundEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["client", "status", "received_at"], name="inbound_client_status"),
+            # A connector's latest event (its health in admin); also the connector's foreign key.
+            models.Index(fields=["connector", "received_at"], name="inbound_connector_received"),
+            # The failed events awaiting replay, by connector: a handful of rows, written only
+            # when an event fails.
+            models.Index(
+                fields=["connector", "received_at"],
+                condition=Q(status="failed"),
+                name="inbound_failed_by_connector",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from cases import revisions
 from cases.access import client_ids_for_user
 from cases.models import Client, CustomerIdentity, Interaction, Queue
 from config.prepared import prepared_select
 
+from .choices import InboundStatus
 from .models import Connector, InboundEvent, RoutingRule, WebhookDelivery, WebhookSubscription
 
 ROUTING_REVISION = "routing"  # registered in ConnectorsConfig.ready()
@@ -53,6 +55,25 @@ def _connector_by_slug(slug: str) -> QuerySet[Connector]:
 def connector_list(*, user) -> QuerySet[Connector]:
     return Connector.objects.filter(client_id__in=client_ids_for_user(user)).select_related(
         "client", "default_queue"
+    )
+
+
+def connectors_with_health(queryset: QuerySet[Connector]) -> QuerySet[Connector]:
+    """`queryset` with each connector's health: `last_event_at` (its latest inbound event) and
+    `failed_events` (failed, awaiting replay). One indexed lookup each per connector
+    (`inbound_connector_received`, `inbound_failed_by_connector`), however many events are kept."""
+    events = InboundEvent.objects.filter(connector=OuterRef("pk")).order_by()
+    return queryset.annotate(
+        last_event_at=Subquery(events.order_by("-received_at").values("received_at")[:1]),
+        failed_events=Coalesce(
+            Subquery(
+                events.filter(status=InboundStatus.FAILED)
+                .values("connector")
+                .annotate(count=Count("pk"))
+                .values("count")
+            ),
+            0,
+        ),
     )
 
 

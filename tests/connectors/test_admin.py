@@ -246,3 +246,88 @@ def test_webhook_subscription_to_a_private_address_is_refused_in_admin(client, s
     assert response.status_code == 200
     assert "resolves to a private address (10.0.0.5); refused." in response.content.decode()
     assert WebhookSubscription.objects.count() == 0
+
+
+def _fail_an_event(post_event, connector):
+    response = post_event(
+        connector, b"MessageSid=SBAD&Body=no+sender", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+    return InboundEvent.objects.get(connector=connector, status="failed")
+
+
+def test_connector_list_shows_each_connectors_last_event_and_failed_events(
+    client, supervisor_a, two_clients, post_event
+):
+    alpha, _ = two_clients
+    ConnectorFactory(client=alpha.client, default_queue=alpha.default_queue, adapter="chat", slug="quiet")
+    failed = _fail_an_event(post_event, alpha)
+    client.force_login(supervisor_a)
+    response = client.get(reverse("admin:connectors_connector_changelist"))
+    rows = {row.slug: row for row in response.context["cl"].result_list}
+    assert set(rows) == {"alpha-sms", "quiet"}
+    latest = InboundEvent.objects.filter(connector=alpha).latest("received_at").received_at
+    assert (rows["alpha-sms"].last_event_at, rows["alpha-sms"].failed_events) == (latest, 1)
+    assert (rows["quiet"].last_event_at, rows["quiet"].failed_events) == (None, 0)
+    events = reverse("admin:connectors_inboundevent_changelist")
+    link = f"{events}?connector__id__exact={alpha.pk}&status__exact=failed"
+    assert link.replace("&", "&amp;") in response.content.decode()
+    listed = client.get(link)
+    assert [event.pk for event in listed.context["cl"].result_list] == [failed.pk]
+
+
+def test_connector_health_costs_the_same_for_2_and_7_connectors(
+    client, superuser, two_clients, post_event, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alpha, _ = two_clients
+    client.force_login(superuser)
+    url = reverse("admin:connectors_connector_changelist")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    queries = len(few.captured_queries)  # read now: the next request clears Django's query log
+    for index in range(5):
+        connector = ConnectorFactory(
+            client=alpha.client, default_queue=alpha.default_queue, slug=f"more-{index}"
+        )
+        _fail_an_event(post_event, connector)
+    with django_assert_num_queries(queries):
+        response = client.get(url)
+    assert len(response.context["cl"].result_list) == 7
+
+
+@pytest.mark.parametrize("user", ["superuser", "supervisor_a"])
+def test_inbound_event_list_reads_the_event_table_for_its_page_and_count_only(
+    client, two_clients, user, request
+):
+    """The list's filters (connector, client, via, status, date) read the small tables or
+    nothing: the events are read twice (the page and its count), whatever their number."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(request.getfixturevalue(user))
+    url = reverse("admin:connectors_inboundevent_changelist")
+    for query in ("", "?status__exact=failed", f"?connector__id__exact={two_clients[0].pk}"):
+        with CaptureQueriesContext(connection) as context:
+            response = client.get(url + query)
+        assert response.status_code == 200
+        reads = [q["sql"] for q in context.captured_queries if "connectors_inboundevent" in q["sql"]]
+        assert len(reads) == 2, reads
+        assert not any("DISTINCT" in sql for sql in reads), reads
+
+
+def test_inbound_event_filters_offer_only_the_users_clients_connectors(client, supervisor_a, two_clients):
+    alpha, _ = two_clients
+    ConnectorFactory(
+        client=alpha.client, default_queue=alpha.default_queue, name="Alpha chat", slug="alpha-chat"
+    )
+    client.force_login(supervisor_a)
+    response = client.get(reverse("admin:connectors_inboundevent_changelist"))
+    (connector_filter,) = [f for f in response.context["cl"].filter_specs if f.field_path == "connector"]
+    assert sorted(label for _, label in connector_filter.lookup_choices) == sorted(
+        [str(alpha), "Alpha chat (alpha-chat)"]
+    )
+    assert "Beta SMS" not in response.content.decode()
