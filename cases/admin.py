@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.errors import ApplicationError
 
 from . import services
 from .admin_actions import run_each
+from .admin_lists import GrowingListMixin, fixed_values_filter
 from .admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
 from .models import (
     Case,
@@ -74,7 +76,8 @@ class MergeCustomersForm(forms.Form):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ClientScopedMixin, SimpleHistoryAdmin):
+class CustomerAdmin(GrowingListMixin, ClientScopedMixin, SimpleHistoryAdmin):
+    list_date_field = "created_at"
     list_display = [
         "__str__",
         "client",
@@ -91,11 +94,17 @@ class CustomerAdmin(ClientScopedMixin, SimpleHistoryAdmin):
     autocomplete_fields = ["client"]
     readonly_fields = ["public_id", "merged_into", "created_at", "updated_at"]
     inlines = [IdentityInline]
-    date_hierarchy = "created_at"
     actions = ["merge_selected"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(case_total=Count("cases"))
+        # A count per listed customer (the page's rows, by the case table's customer index), not
+        # a join of every customer with every case grouped back.
+        cases = Case.objects.filter(customer=OuterRef("pk")).order_by().values("customer")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(case_total=Coalesce(Subquery(cases.annotate(count=Count("pk")).values("count")), 0))
+        )
 
     @admin.display(description="cases", ordering="case_total")
     def case_count(self, obj):
@@ -168,7 +177,8 @@ class InteractionInline(admin.TabularInline):
 
 
 @admin.register(Case)
-class CaseAdmin(ClientScopedAdmin):
+class CaseAdmin(GrowingListMixin, ClientScopedAdmin):
+    list_date_field = "opened_at"
     list_display = [
         "subject",
         "client",
@@ -187,7 +197,7 @@ class CaseAdmin(ClientScopedAdmin):
         "priority",
         "origin_channel",
         "current_channel",
-        "tier",
+        fixed_values_filter("tier", "tier", [(1, "T1"), (2, "T2"), (3, "T3")]),
         scoped_filter("client"),
         scoped_filter("queue"),
     ]
@@ -199,7 +209,6 @@ class CaseAdmin(ClientScopedAdmin):
         "customer__identities__value",
     ]
     list_select_related = ["client", "customer", "queue__client", "assignee"]
-    date_hierarchy = "opened_at"
     readonly_fields = [
         "public_id",
         "client",
@@ -227,7 +236,6 @@ class CaseAdmin(ClientScopedAdmin):
     ]
     inlines = [InteractionInline]
     actions = ["assign_to_me", "resolve_selected", "close_selected"]
-    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
@@ -267,32 +275,33 @@ class CaseAdmin(ClientScopedAdmin):
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class InteractionAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "occurred_at"
     list_display = ["occurred_at", "case", "channel", "direction", "author_kind", "source", "delivery_status"]
     list_filter = ["channel", "direction", "author_kind", "delivery_status", scoped_filter("client")]
     search_fields = ["external_id", "thread_key", "case__subject", "public_id"]
     list_select_related = ["case", "client"]
-    date_hierarchy = "occurred_at"
-    show_full_result_count = False
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class CaseEventAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "occurred_at"
     list_display = ["occurred_at", "case", "kind", "actor", "actor_label", "before", "after", "reason"]
     list_filter = ["kind", scoped_filter("client")]
     search_fields = ["case__subject", "case__public_id", "reason"]
     list_select_related = ["case", "actor"]
-    date_hierarchy = "occurred_at"
-    show_full_result_count = False
 
 
 @admin.register(SatisfactionSurvey)
-class SatisfactionSurveyAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class SatisfactionSurveyAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "answered_at"
     list_display = ["answered_at", "case", "csat", "nps", "effort", "client"]
-    list_filter = [scoped_filter("client"), "csat"]
+    list_filter = [
+        scoped_filter("client"),
+        fixed_values_filter("csat", "CSAT", [(score, str(score)) for score in range(1, 6)]),
+    ]
     search_fields = ["case__subject", "comment"]
     list_select_related = ["case", "client"]
-    date_hierarchy = "answered_at"
 
 
 from . import admin_api  # noqa: E402,F401  (API keys and idempotency records)

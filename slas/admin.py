@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from cases.admin import CaseAdmin
+from cases.admin_lists import GrowingListMixin
 from cases.admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
 from cases.models import Case
 from config.errors import ApplicationError
@@ -269,12 +270,11 @@ class SLAPolicyAdmin(ClientScopedMixin, SimpleHistoryAdmin):
 
 
 @admin.register(CaseSLA)
-class CaseSLAAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class CaseSLAAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
     list_display = ["case", "client", "policy", "policy_version", "unmatched_reason", "last_event_at"]
     list_filter = [scoped_filter("client"), ("policy", admin.EmptyFieldListFilter)]
     search_fields = ["case__subject", "case__public_id", "unmatched_reason"]
     list_select_related = ["case", "client", "policy"]
-    show_full_result_count = False
 
 
 class ClockStateFilter(admin.SimpleListFilter):
@@ -330,7 +330,8 @@ class OverdueByFilter(admin.SimpleListFilter):
 
 
 @admin.register(SLAClock)
-class SLAClockAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class SLAClockAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "started_at"
     list_display = [
         "__str__",
         "client",
@@ -353,8 +354,6 @@ class SLAClockAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
     ]
     search_fields = ["case__subject", "case__public_id"]
     list_select_related = ["client", "case"]
-    date_hierarchy = "started_at"
-    show_full_result_count = False
 
     @admin.display(description="state")
     def state_label(self, obj):
@@ -381,16 +380,17 @@ class ClockEventInline(admin.TabularInline):
 
 
 @admin.register(ClockEvent)
-class ClockEventAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class ClockEventAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "at"
     list_display = ["at", "clock", "kind", "detail", "reason", "recorded_at"]
     list_filter = ["kind", scoped_filter("client")]
     search_fields = ["case__subject", "case__public_id", "reason"]
     list_select_related = ["clock"]
-    show_full_result_count = False
 
 
 @admin.register(Breach)
-class BreachAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class BreachAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "breached_at"
     list_display = [
         "__str__",
         "client",
@@ -414,9 +414,7 @@ class BreachAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
     ]
     search_fields = ["case__subject", "case__public_id"]
     list_select_related = ["client"]
-    date_hierarchy = "breached_at"
     actions = ["acknowledge"]
-    show_full_result_count = False
 
     @admin.display(description="age")
     def age(self, obj):
@@ -436,11 +434,11 @@ class BreachAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
 
 
 @admin.register(SLAWarning)
-class SLAWarningAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+class SLAWarningAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_date_field = "warned_at"
     list_display = ["__str__", "client", "metric", "warned_at", "detected_by"]
     list_filter = [scoped_filter("client"), "metric", "detected_by"]
     list_select_related = ["client"]
-    show_full_result_count = False
 
 
 class SLAClockInline(admin.TabularInline):
