@@ -48,11 +48,13 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
         )
 
 
-def scoped_filter(field_path: str) -> tuple:
+def scoped_filter(field_path: str, *, in_use_only: bool = False) -> tuple:
     """A list filter on a related field whose choices are the related rows of the user's
     clients, so another client's name never shows in the sidebar, and the listed table is not
-    read to build it."""
-    return (field_path, ScopedRelatedFieldListFilter)
+    read to build it. `in_use_only`: the related rows the listed rows point to (Django's
+    `RelatedOnlyFieldListFilter`, which reads the listed table), for a small table whose
+    related rows are many (the owners of corrective actions among every user)."""
+    return (field_path, admin.RelatedOnlyFieldListFilter if in_use_only else ScopedRelatedFieldListFilter)
 
 
 class ClientScopedMixin:

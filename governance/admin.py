@@ -617,7 +617,7 @@ class BreachReviewAdmin(ServiceFormAdmin):
         "status",
         ReviewOverdueFilter,
         "kind",
-        scoped_filter("owner"),
+        scoped_filter("owner", in_use_only=True),
         scoped_filter("client"),
         scoped_filter("root_cause"),
     ]
@@ -780,7 +780,7 @@ class CorrectiveActionAdmin(ServiceFormAdmin):
         "status",
         ActionOverdueFilter,
         RepeatBreachFilter,
-        scoped_filter("owner"),
+        scoped_filter("owner", in_use_only=True),
         scoped_filter("client"),
         scoped_filter("root_cause"),
     ]
@@ -1023,7 +1023,12 @@ class RiskAdmin(ServiceFormAdmin):
         "status",
     ]
     list_display = ["title", "client", "score", "level", "owner", "status", "review_on", "review_due"]
-    list_filter = ["status", RiskReviewDueFilter, scoped_filter("owner"), scoped_filter("client")]
+    list_filter = [
+        "status",
+        RiskReviewDueFilter,
+        scoped_filter("owner", in_use_only=True),
+        scoped_filter("client"),
+    ]
     search_fields = ["title", "description", "mitigation"]
     list_select_related = ["client", "owner"]
     autocomplete_fields = ["client"]
