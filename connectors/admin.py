@@ -89,6 +89,17 @@ class ConnectorAdmin(ClientScopedMixin, SimpleHistoryAdmin):
     def get_queryset(self, request):
         return selectors.connectors_with_health(super().get_queryset(request))
 
+    def changelist_view(self, request, extra_context=None):
+        failing = self.get_queryset(request).filter(failed_events__gt=0).order_by("-failed_events", "pk")
+        for connector in failing[:10]:
+            self.message_user(
+                request,
+                f"Connector “{connector}” has {connector.failed_events} failed inbound event(s) "
+                "awaiting replay: fix the cause, then replay them (Inbound events, action).",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="last event", ordering="last_event_at")
     def last_event_at(self, obj):
         return obj.last_event_at or "-"

@@ -259,9 +259,10 @@ def _fail_an_event(post_event, connector):
 def test_connector_list_shows_each_connectors_last_event_and_failed_events(
     client, supervisor_a, two_clients, post_event
 ):
-    alpha, _ = two_clients
+    alpha, beta = two_clients
     ConnectorFactory(client=alpha.client, default_queue=alpha.default_queue, adapter="chat", slug="quiet")
     failed = _fail_an_event(post_event, alpha)
+    _fail_an_event(post_event, beta)  # another client's failure: neither listed nor announced
     client.force_login(supervisor_a)
     response = client.get(reverse("admin:connectors_connector_changelist"))
     rows = {row.slug: row for row in response.context["cl"].result_list}
@@ -272,6 +273,7 @@ def test_connector_list_shows_each_connectors_last_event_and_failed_events(
     events = reverse("admin:connectors_inboundevent_changelist")
     link = f"{events}?connector__id__exact={alpha.pk}&status__exact=failed"
     assert link.replace("&", "&amp;") in response.content.decode()
+    assert f"Connector “{alpha}” has 1 failed inbound event(s) awaiting replay" in response.content.decode()
     listed = client.get(link)
     assert [event.pk for event in listed.context["cl"].result_list] == [failed.pk]
 
