@@ -24,9 +24,8 @@ class GrowingListMixin:
 
     list_date_field: str = ""
     show_full_result_count = False
-
-    def get_ordering(self, request):
-        return ["-pk"]
+    # An attribute, not get_ordering(): the list's column headers read it to mark the sort.
+    ordering = ("-pk",)
 
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))

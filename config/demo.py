@@ -29,6 +29,7 @@ from cases.models import (
     Queue,
     SatisfactionSurvey,
 )
+from connectors.demo import seed_connectors
 from governance.demo import GovernanceDemoSummary, seed_governance
 from slas.models import BusinessCalendar, SLAPolicy, SLATarget
 from slas.services import calendar_generate_holidays, calendar_import_spec, clocks_rebuild
@@ -234,6 +235,7 @@ class DemoSummary:
     events: int = 0
     surveys: int = 0
     clocks: int = 0
+    connectors: int = 0
     case_ids: list[int] = field(default_factory=list)
     governance: GovernanceDemoSummary | None = None
 
@@ -353,6 +355,8 @@ def seed(*, seed: int = 7, scale: float = 1.0, now: datetime, governance: bool =
     summary.case_ids = [plan.case.pk for plan in plans]
     diffs = clocks_rebuild(case_ids=summary.case_ids, now=now, reason="demo data")
     summary.clocks = sum(1 for diff in diffs if diff.created)
+    channels = {client.pk: list(spec["channels"]) for client, spec in zip(clients, DEMO_CLIENTS, strict=True)}
+    summary.connectors = seed_connectors(clients, channels)
     if governance:
         summary.governance = seed_governance(clients, now)
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -46,8 +47,11 @@ def _snapshot():
 
 
 def _wipe():
+    from connectors.models import Connector
+
     governance_wipe()
     for model in (
+        Connector,
         Breach,
         SLAWarning,
         ClockEvent,
@@ -88,6 +92,30 @@ def test_demo_shape():
     assert SatisfactionSurvey.objects.exists()
 
 
+def test_demo_connectors_one_per_client_channel_and_they_ingest(client):
+    from connectors import signing
+    from connectors.models import Connector
+
+    demo.seed(seed=3, scale=0.02, now=NOW)
+    expected = {f"{spec['slug']}-{channel}" for spec in demo.DEMO_CLIENTS for channel in spec["channels"]}
+    connectors = {c.slug: c for c in Connector.objects.select_related("default_queue")}
+    assert set(connectors) == expected
+    for connector in connectors.values():
+        assert connector.default_queue.client_id == connector.client_id
+        assert connector.channel in connector.default_queue.channels
+    sms = connectors["northwind-sms"]
+    body = b"MessageSid=SMDEMO1&From=%2B12125550188&Body=My+bill+is+wrong"
+    response = client.post(
+        f"/api/v1/connectors/{sms.slug}/events",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers=signing.sign(sms.signing_secret, int(time.time()), body),
+    )
+    assert response.status_code == 201, response.content
+    interaction = Interaction.objects.get(external_id="SMDEMO1")
+    assert interaction.case.client_id == sms.client_id
+
+
 def test_same_seed_same_data():
     demo.seed(seed=11, scale=0.02, now=NOW)
     first = _snapshot()
@@ -116,7 +144,12 @@ def test_bootstrap_demo_creates_role_users(settings, capsys):
     assert users["agent"].groups.get().name == "agent"
     assert users["governance"].served_clients.count() == 3
     assert users["agent"].check_password("accord-agent")
-    assert "accord-agent" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "accord-agent" in output
+    from connectors.models import Connector
+
+    sms = Connector.objects.get(slug="northwind-sms")
+    assert f"northwind-sms          {sms.signing_secret}" in output
 
 
 def test_bootstrap_refuses_demo_users_outside_demo_mode(settings):

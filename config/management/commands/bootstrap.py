@@ -38,6 +38,20 @@ class Command(BaseCommand):
             self.stdout.write("Loading demo data (first run only)...")
             call_command("seed_demo")
         self._ensure_users()
+        self._list_connectors()
+
+    def _list_connectors(self):
+        from connectors.demo import demo_connectors
+
+        connectors = demo_connectors(list(Client.objects.all()))
+        if not connectors:
+            return
+        self.stdout.write(
+            "Demo connectors (demo mode only): POST /api/v1/connectors/<slug>/events, signed with the "
+            "secret (README, Connectors):"
+        )
+        for connector in connectors:
+            self.stdout.write(f"  {connector.slug:<22} {connector.signing_secret}")
 
     @transaction.atomic
     def _ensure_users(self):

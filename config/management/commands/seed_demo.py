@@ -28,7 +28,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo data: {summary.clients} clients, {summary.queues} queues, {summary.customers} customers, "
             f"{summary.identities} identities, {summary.cases} cases, {summary.interactions} interactions, "
-            f"{summary.events} timeline events, {summary.surveys} surveys, {summary.clocks} SLA clocks; "
+            f"{summary.events} timeline events, {summary.surveys} surveys, {summary.clocks} SLA clocks, "
+            f"{summary.connectors} connectors; "
             f"governance: {gov.tiers} escalation tiers, {gov.rules} rules, {gov.escalations} escalations, "
             f"{gov.history_reviews + gov.reviews} breach reviews, {gov.actions} corrective actions, "
             f"{gov.meetings} meetings, {gov.scorecards} scorecards; in {time.monotonic() - started:.1f} s."
