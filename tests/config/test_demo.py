@@ -17,22 +17,10 @@ from cases.models import (
     Customer,
     CustomerIdentity,
     Interaction,
-    Queue,
     SatisfactionSurvey,
 )
 from config import demo
-from governance.demo import governance_wipe
-from slas.models import (
-    Breach,
-    BusinessCalendar,
-    CaseSLA,
-    ClockEvent,
-    Holiday,
-    SLAClock,
-    SLAPolicy,
-    SLATarget,
-    SLAWarning,
-)
+from tests.demo_wipe import demo_wipe
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -44,33 +32,6 @@ def _snapshot():
             "public_id", "subject", "status", "priority", "opened_at", "current_channel"
         )
     )
-
-
-def _wipe():
-    from connectors.models import Connector
-
-    governance_wipe()
-    for model in (
-        Connector,
-        Breach,
-        SLAWarning,
-        ClockEvent,
-        SLAClock,
-        CaseSLA,
-        SLATarget,
-        SLAPolicy,
-        Holiday,
-        BusinessCalendar,
-        SatisfactionSurvey,
-        CaseEvent,
-        Interaction,
-        Case,
-        CustomerIdentity,
-        Customer,
-        Queue,
-        Client,
-    ):
-        model.objects.all().delete()
 
 
 def test_demo_shape():
@@ -119,7 +80,7 @@ def test_demo_connectors_one_per_client_channel_and_they_ingest(client):
 def test_same_seed_same_data():
     demo.seed(seed=11, scale=0.02, now=NOW)
     first = _snapshot()
-    _wipe()
+    demo_wipe()
     demo.seed(seed=11, scale=0.02, now=NOW)
     assert _snapshot() == first
 

@@ -149,51 +149,12 @@ def _everything():
 
 
 def test_the_demo_with_governance_is_deterministic_and_wipes_cleanly(db):
-    from cases.models import (
-        Case,
-        CaseEvent,
-        Customer,
-        CustomerIdentity,
-        Interaction,
-        Queue,
-        SatisfactionSurvey,
-    )
-    from governance.demo import governance_wipe
-    from slas.models import (
-        BusinessCalendar,
-        CaseSLA,
-        ClockEvent,
-        Holiday,
-        SLAClock,
-        SLAPolicy,
-        SLATarget,
-        SLAWarning,
-    )
+    from tests.demo_wipe import demo_wipe
 
     now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
     demo.seed(seed=11, scale=0.02, now=now)
     first = _everything()
-    governance_wipe()
-    for model in (
-        Breach,
-        SLAWarning,
-        ClockEvent,
-        SLAClock,
-        CaseSLA,
-        SLATarget,
-        SLAPolicy,
-        Holiday,
-        BusinessCalendar,
-        SatisfactionSurvey,
-        CaseEvent,
-        Interaction,
-        Case,
-        CustomerIdentity,
-        Customer,
-        Queue,
-        Client,
-    ):
-        model.objects.all().delete()
+    demo_wipe()
     demo.seed(seed=11, scale=0.02, now=now)
     second = _everything()
     assert [len(part) for part in second] == [len(part) for part in first]
