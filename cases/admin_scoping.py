@@ -40,12 +40,10 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
 
     def field_choices(self, field, request, model_admin):
         ordering = self.field_admin_ordering(field, request, model_admin)
-        allowed = _scoped_related_queryset(field, request)
         if request.user.is_superuser:
             return field.get_choices(include_blank=False, ordering=ordering)
-        return field.get_choices(
-            include_blank=False, limit_choices_to={"pk__in": allowed.values("pk")}, ordering=ordering
-        )
+        allowed = _scoped_related_queryset(field, request).values("pk")
+        return field.get_choices(include_blank=False, limit_choices_to={"pk__in": allowed}, ordering=ordering)
 
 
 def scoped_filter(field_path: str, *, in_use_only: bool = False) -> tuple:
