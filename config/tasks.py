@@ -51,6 +51,7 @@ def process_broker():
 
 @lru_cache(maxsize=4)
 def _broker(broker_class, orm, redis, cluster_name):
+    # The arguments are the cache key only: get_broker() reads the same settings from Conf.
     from django_q.brokers import get_broker
 
     return get_broker()

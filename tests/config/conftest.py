@@ -11,11 +11,7 @@ import time
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +28,7 @@ def redis_url():
             pytest.fail(message)
         pytest.skip(message)
     root = tempfile.mkdtemp(prefix="accord-redis-")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             binary,

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from connectors import signing
 from tests.connectors.factories import ConnectorFactory
+from tests.servers import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONTENT_TYPES = {
@@ -167,12 +168,6 @@ class ImapServer:
     password: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _dovecot_binary() -> str | None:
     return shutil.which("dovecot") or next(
         (path for path in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(path, os.X_OK)), None
@@ -190,7 +185,7 @@ def dovecot():
             pytest.fail(message)
         pytest.skip(message)
     root = Path(tempfile.mkdtemp(prefix="accord-dovecot-"))
-    port = _free_port()
+    port = free_port()
     user, password = "support", "imap-test-password"
     if os.geteuid() == 0:
         # Dovecot refuses to run mail processes as root: they run as nobody.
