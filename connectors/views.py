@@ -9,6 +9,7 @@ unknown connector 404, body over the limit 413, signature missing/bad/outside th
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from django.conf import settings
@@ -39,19 +40,17 @@ def inbound_events(request, slug: str):
     connector = selectors.connector_for_inbound(slug=slug)
     if connector is None:
         return _problem(404, f"No connector {slug!r}.")
-    limit = settings.ACCORD_CONNECTOR_MAX_BODY_BYTES
-    too_big = _problem(413, f"The body is over the limit of {limit} bytes.")
+    limit = _body_limit()
     try:
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-            return too_big
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return _problem(400, "Content-Length is not a number.")
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        return too_big
-    if len(raw) > limit:
-        return too_big
+    raw = None
+    if declared <= limit:
+        with contextlib.suppress(RequestDataTooBig):
+            raw = request.body
+    if raw is None or len(raw) > limit:
+        return _problem(413, f"The body is over the limit of {limit} bytes.")
     now = time.time()
     try:
         signing.verify(
@@ -81,6 +80,14 @@ def inbound_events(request, slug: str):
     if result.interaction is not None:
         body["interaction"] = str(result.interaction.public_id)
     return JsonResponse(body, status=result.http_status)
+
+
+def _body_limit() -> int:
+    """The connector limit, or Django's own (DATA_UPLOAD_MAX_MEMORY_SIZE) where that is lower:
+    Django refuses to read a body over it."""
+    limit = settings.ACCORD_CONNECTOR_MAX_BODY_BYTES
+    django_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return limit if django_limit is None else min(limit, django_limit)
 
 
 def _aware(epoch: float):

@@ -162,6 +162,30 @@ def test_body_over_limit_is_413_and_writes_nothing(sms, post_event, settings):
     assert _nothing_written() == (0, 0, 0, 0)
 
 
+def test_body_over_djangos_upload_limit_is_413_and_writes_nothing(sms, post_event, settings):
+    # A connector limit set above DATA_UPLOAD_MAX_MEMORY_SIZE: the lower one applies, and names
+    # itself (Django would refuse to read the body).
+    settings.ACCORD_CONNECTOR_MAX_BODY_BYTES = 10_000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    response = post_event(sms, b"Body=" + b"x" * 2_000, content_type=FORM)
+    assert response.status_code == 413
+    assert response.json()["detail"] == "The body is over the limit of 1000 bytes."
+    assert _nothing_written() == (0, 0, 0, 0)
+
+
+def test_content_length_not_a_number_is_400(sms, client):
+    response = client.generic(
+        "POST",
+        reverse("connectors:inbound-events", args=[sms.slug]),
+        data=BODY,
+        content_type=FORM,
+        CONTENT_LENGTH="lots",
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Content-Length is not a number."
+    assert _nothing_written() == (0, 0, 0, 0)
+
+
 def test_default_limit_is_one_megabyte(sms, post_event, settings):
     assert settings.ACCORD_CONNECTOR_MAX_BODY_BYTES == 1_048_576
     response = post_event(sms, b"Body=" + b"x" * 1_048_576, content_type=FORM)
