@@ -194,9 +194,9 @@ def _identity_taken(kind: str, value: str) -> ApplicationError:
     return ApplicationError.for_field("value", f"{kind} {value} already belongs to another customer.")
 
 
-@transaction.atomic
 def identity_add(*, customer: Customer, kind: str, value: str, actor: Any = None) -> CustomerIdentity:
-    """Add a normalized identity to `customer` (idempotent for the same customer)."""
+    """Add a normalized identity to `customer` (idempotent for the same customer). One write,
+    atomic in `_identity_insert`."""
     if kind not in IdentityKind.values:
         raise ApplicationError.for_field("kind", f"Unknown identity kind {kind!r}.")
     normalized = identity_normalize(client=customer.client, kind=kind, value=value)

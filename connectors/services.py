@@ -459,6 +459,7 @@ def _customer_resolve(
                 raise
     by_key = {(row.kind, row.value): row for row in rows}
     customer = next(by_key[key].customer for key in identities if key in by_key)
+    customer.client = client  # found within `client`: adding an identity reads no client
     for kind, value in identities:
         if (kind, value) not in by_key:
             try:

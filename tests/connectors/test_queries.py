@@ -18,6 +18,7 @@ from tests.factories import SLAPolicyFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 CONTROL = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK")
 
 
@@ -37,9 +38,9 @@ def realistic(make_connector, client_a, monkeypatch):
     return make_connector("sms")
 
 
-def _statements(post_event, connector, body: bytes) -> list[str]:
+def _statements(post_event, connector, body: bytes, content_type: str = FORM) -> list[str]:
     with CaptureQueriesContext(connection) as context:
-        response = post_event(connector, body, content_type=FORM)
+        response = post_event(connector, body, content_type=content_type)
     assert response.status_code == 201, response.content
     return [query["sql"] for query in context.captured_queries]
 
@@ -215,3 +216,33 @@ def test_a_late_message_replays_the_case_without_reading_policies(realistic, mak
     assert any('FROM "cases_caseevent"' in sql for sql in statements)  # the timeline, replayed
     assert len(statements) == len(follow_up) + 1
     assert CaseSLA.objects.get().last_event_at == applied_before
+
+
+def _chat(session: str, visitor: str, message: str) -> bytes:
+    import json
+
+    return json.dumps(
+        {
+            "event": "message",
+            "event_id": f"evt-{message}",
+            "session_id": session,
+            "occurred_at": "2025-03-03T10:00:00Z",
+            "visitor": {"id": visitor, "email": "ann@example.com"},
+            "message": {"id": message, "author": "customer", "text": "Still no line."},
+        }
+    ).encode()
+
+
+def test_a_known_customers_new_identity_costs_its_insert_alone(realistic, make_connector, post_event):
+    """A chat visitor id new to Accord, beside a known e-mail address: the identity is added to
+    the customer found by the address with its INSERT alone, under one savepoint (the client is
+    known from the lookup, not read again)."""
+    chat = make_connector("chat")
+    post_event(chat, _chat("S-1", "visitor-1", "m1"))
+    known = _statements(post_event, chat, _chat("S-1", "visitor-1", "m2"), JSON)
+    with_new_identity = _statements(post_event, chat, _chat("S-1", "visitor-2", "m3"), JSON)
+    added = [sql for sql in with_new_identity if sql not in known]
+    inserts = [sql for sql in with_new_identity if sql.startswith('INSERT INTO "cases_customeridentity"')]
+    assert len(inserts) == 1
+    assert not any('FROM "cases_client"' in sql for sql in with_new_identity), with_new_identity
+    assert len(with_new_identity) - len(known) == 3, added  # SAVEPOINT, INSERT, RELEASE
