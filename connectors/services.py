@@ -563,6 +563,7 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
             and message.author_kind == AuthorKind.CUSTOMER
         ):
             case, interaction, appended = _open_with_message(connector, customer, message, label)
+            locked = appended  # opened here; else the case of a delivery that won, not locked
         else:
             if case is None:
                 taken = _message_taken(connector, message)
@@ -570,6 +571,7 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
                     return _Ingested(taken.case, taken, appended=False)
                 opening = _case_opening(connector, customer, message, label)
                 case = case_services.case_open(client=client, actor=label, **vars(opening))
+                locked = True  # opened in this transaction: no one else sees the row
             result = case_services.interaction_append(
                 case=case,
                 channel=message.channel,
@@ -585,6 +587,8 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
                 case_locked=locked,
             )
             interaction, appended = result.interaction, result.created
+        # A call's answer, after the call: on the same row, locked and written through `case`
+        # when `locked` (else the first append locked a copy of its own, and so does each here).
         for follow_up in message.follow_ups:
             case_services.interaction_append(
                 case=case,
@@ -598,6 +602,7 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
                 external_id=follow_up.external_id,
                 thread_key=message.thread_key,
                 metadata=follow_up.metadata,
+                case_locked=locked,
             )
     finally:
         _INGESTING.reset(token)

@@ -246,3 +246,38 @@ def test_a_known_customers_new_identity_costs_its_insert_alone(realistic, make_c
     assert len(inserts) == 1
     assert not any('FROM "cases_client"' in sql for sql in with_new_identity), with_new_identity
     assert len(with_new_identity) - len(known) == 3, added  # SAVEPOINT, INSERT, RELEASE
+
+
+def _call(call_id: str) -> bytes:
+    import json
+
+    return json.dumps(
+        {
+            "call_id": call_id,
+            "caller": "+14155550000",
+            "queue_entered_at": "2025-03-03T10:00:00Z",
+            "answered_at": "2025-03-03T10:00:20Z",
+            "agent": "sam",
+        }
+    ).encode()
+
+
+def _case_reads(statements: list[str]) -> list[str]:
+    return [sql for sql in statements if sql.startswith("SELECT") and 'FROM "cases_case"' in sql]
+
+
+@pytest.mark.parametrize("earlier_call", [False, True], ids=["new-case", "follow-up"])
+def test_an_answered_call_appends_its_answer_on_the_case_it_holds(
+    realistic, make_connector, post_event, earlier_call
+):
+    """A call record with its answer is two interactions: the answer goes on the case row the
+    call already holds, neither read again nor under a savepoint of its own."""
+    voice = make_connector("voice")
+    if earlier_call:
+        post_event(voice, _call("call-1"), content_type=JSON)
+    statements = _statements(post_event, voice, _call("call-2"), JSON)
+    assert len(_case_reads(statements)) == (1 if earlier_call else 0), _case_reads(statements)
+    assert sum(sql.startswith('INSERT INTO "cases_interaction"') for sql in statements) == 2
+    if connection.vendor == "postgresql":  # (elsewhere each insert takes its own)
+        savepoints = [sql for sql in statements if sql.startswith("SAVEPOINT")]
+        assert len(savepoints) == (0 if earlier_call else 2), statements  # new customer, opening
