@@ -5,6 +5,7 @@ events, redeliver webhooks, resume paused subscriptions."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -15,6 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from cases.admin_lists import GrowingListMixin
 from cases.admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
 from config.errors import ApplicationError
+from config.tasks import task_enqueue
 
 from . import selectors, services, webhooks
 from .choices import InboundStatus, WebhookEventType
@@ -28,6 +30,9 @@ from .models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+
+REPLAY_CHUNK = 200  # events per background task: well within a task's timeout
+REPLAY_ERRORS_SHOWN = 10  # messages live in the session: one per failure would not fit
 
 
 def _secret_page(request, admin_obj, obj, secret: str, what: str):
@@ -221,26 +226,34 @@ class InboundEventAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin)
 
     @admin.action(description="Replay the selected failed events", permissions=["replay"])
     def replay(self, request, queryset):
-        done = failed = skipped = 0
-        for event in queryset.order_by("pk"):
-            if event.status not in (InboundStatus.FAILED, InboundStatus.RECEIVED):
-                skipped += 1
-                continue
-            try:
-                result = services.inbound_event_replay(event=event, actor=request.user)
-            except ApplicationError as exc:
-                self.message_user(request, f"Event {event.pk}: {exc.message}", messages.ERROR)
-                failed += 1
-                continue
-            if result.outcome == "failed":
-                failed += 1
-                self.message_user(request, f"Event {event.pk} failed again: {result.detail}", messages.ERROR)
-            else:
-                done += 1
+        """A few events replay now, each answer shown; a larger selection (say, every event that
+        failed during an outage) goes to background tasks, and the connector list shows what is
+        still failed."""
+        ids = list(
+            queryset.filter(status__in=services.REPLAYABLE).order_by("pk").values_list("pk", flat=True)
+        )
+        skipped = queryset.count() - len(ids)
+        if len(ids) > settings.ACCORD_CONNECTOR_REPLAY_INLINE_MAX:
+            for start in range(0, len(ids), REPLAY_CHUNK):
+                task_enqueue("connectors.tasks.inbound_events_replay_task", ids[start : start + REPLAY_CHUNK])
+            self.message_user(
+                request,
+                f"Replaying {len(ids)} event(s) in the background; {skipped} skipped (not failed). "
+                "The connector list counts the failed events left.",
+                messages.SUCCESS,
+            )
+            return
+        summary = services.inbound_events_replay(event_ids=ids, actor=request.user)
+        for event_id, why in summary.failed[:REPLAY_ERRORS_SHOWN]:
+            self.message_user(request, f"Event {event_id} failed again: {why}", messages.ERROR)
+        if len(summary.failed) > REPLAY_ERRORS_SHOWN:
+            more = len(summary.failed) - REPLAY_ERRORS_SHOWN
+            self.message_user(request, f"… and {more} more failed again.", messages.ERROR)
         self.message_user(
             request,
-            f"Replayed {done} event(s); {failed} failed; {skipped} skipped (not failed).",
-            messages.SUCCESS if not failed else messages.WARNING,
+            f"Replayed {summary.replayed} event(s); {len(summary.failed)} failed; "
+            f"{skipped + summary.skipped} skipped (not failed).",
+            messages.SUCCESS if not summary.failed else messages.WARNING,
         )
 
 

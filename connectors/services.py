@@ -687,6 +687,39 @@ def inbound_event_replay(*, event: InboundEvent, actor: Any = None) -> ReceiveRe
     return _process(connector, event, message, recheck=True, now=now)
 
 
+REPLAYABLE = (InboundStatus.FAILED, InboundStatus.RECEIVED)
+
+
+@dataclass(frozen=True)
+class ReplaySummary:
+    """What replaying a set of events did; `failed` holds (event id, why) in id order."""
+
+    replayed: int
+    failed: list[tuple[int, str]]
+    skipped: int
+
+
+def inbound_events_replay(*, event_ids: list[int], actor: Any = None) -> ReplaySummary:
+    """Replay the failed (or stuck received) events among `event_ids`, oldest first, each in its
+    own transaction (`inbound_event_replay`); the others are skipped. Safe to run twice: an event
+    replayed meanwhile is processed, and skipped."""
+    replayed, failed, skipped = 0, [], 0
+    for event in InboundEvent.objects.filter(pk__in=event_ids).only("pk", "status").order_by("pk"):
+        if event.status not in REPLAYABLE:
+            skipped += 1
+            continue
+        try:
+            result = inbound_event_replay(event=event, actor=actor)
+        except ApplicationError as exc:
+            failed.append((event.pk, exc.message))
+            continue
+        if result.outcome == "failed":
+            failed.append((event.pk, result.detail))
+        else:
+            replayed += 1
+    return ReplaySummary(replayed, failed, skipped)
+
+
 # --- Outbound replies --------------------------------------------------------------------------
 
 

@@ -11,6 +11,12 @@ def reply_deliver_task(interaction_id: int) -> str:
     return services.reply_deliver(interaction_id=interaction_id)
 
 
+def inbound_events_replay_task(event_ids: list[int]) -> dict:
+    """Queued from the admin for a large selection of failed inbound events."""
+    summary = services.inbound_events_replay(event_ids=event_ids)
+    return {"replayed": summary.replayed, "failed": len(summary.failed), "skipped": summary.skipped}
+
+
 def webhook_send_task(delivery_ids: list[int]) -> dict:
     return webhooks.webhooks_send(delivery_ids=delivery_ids)
 

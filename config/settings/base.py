@@ -300,6 +300,8 @@ ACCORD_CONNECTOR_SIGNATURE_TOLERANCE_SECONDS = env.int(
 )
 # After a rotation the previous signing secret stays valid this long.
 ACCORD_CONNECTOR_SECRET_GRACE_HOURS = env.int("ACCORD_CONNECTOR_SECRET_GRACE_HOURS", default=24)
+# An admin replay of more failed inbound events than this runs in the background, in tasks.
+ACCORD_CONNECTOR_REPLAY_INLINE_MAX = env.int("ACCORD_CONNECTOR_REPLAY_INLINE_MAX", default=50)
 # Outbound webhooks: seconds between attempts (8 attempts over about 27 h by default), request
 # timeout, consecutive failures that pause a subscription, age after which an unsent row's task
 # counts as lost, and whether http://127.0.0.1 / [::1] endpoints are allowed (local testing only).

@@ -164,6 +164,109 @@ def test_replay_action(client, supervisor_a, make_connector, post_event, client_
     assert Case.objects.count() == 1
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def failed_sms(make_connector, post_event, client_a):
+    """`failed_sms(n)`: n SMS of client A that failed (the client's region could not read the
+    numbers); `fix()` sets a region that can."""
+    client_a.default_region = "ZZ"
+    client_a.save()
+    sms = make_connector("sms", slug="alpha-failing")
+
+    def _post(count: int) -> list[int]:
+        for i in range(count):
+            post_event(sms, f"MessageSid=SF{i}&From=41555501{i:02d}&Body=x".encode(), content_type=FORM)
+        return list(InboundEvent.objects.filter(status="failed").order_by("pk").values_list("pk", flat=True))
+
+    def fix():
+        client_a.default_region = "US"
+        client_a.save()
+
+    _post.fix = fix
+    return _post
+
+
+def _replay(client, ids, **kwargs):
+    return client.post(
+        reverse("admin:connectors_inboundevent_changelist"),
+        {"action": "replay", "_selected_action": ids},
+        follow=True,
+        **kwargs,
+    )
+
+
+def _messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_replay_failing_again_shows_ten_errors_then_a_count(client, supervisor_a, failed_sms):
+    ids = failed_sms(12)
+    client.force_login(supervisor_a)
+    shown = _messages(_replay(client, ids))
+    errors = [text for text in shown if text.startswith("Event ")]
+    assert len(errors) == 10 and all("failed again" in text for text in errors)
+    assert "… and 2 more failed again." in shown
+    assert "Replayed 0 event(s); 12 failed; 0 skipped (not failed)." in shown
+    assert set(InboundEvent.objects.values_list("status", "attempts")) == {("failed", 2)}
+
+
+def test_a_large_replay_runs_in_background_tasks(
+    client, supervisor_a, failed_sms, settings, django_capture_on_commit_callbacks
+):
+    settings.ACCORD_CONNECTOR_REPLAY_INLINE_MAX = 2
+    ids = failed_sms(3)
+    failed_sms.fix()
+    processed = InboundEvent.objects.exclude(pk__in=ids).values_list("pk", flat=True)
+    client.force_login(supervisor_a)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        shown = _messages(_replay(client, [*ids, *processed]))
+    replays = [c for c in callbacks if "connectors.tasks.inbound_events_replay_task" in c.args]
+    assert len(replays) == 1  # one task for the three (tests: the sync broker ran it)
+    assert (
+        "Replaying 3 event(s) in the background; 0 skipped (not failed). "
+        "The connector list counts the failed events left." in shown
+    )
+    assert set(InboundEvent.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"processed"}
+    assert Case.objects.count() == 3
+
+
+def test_a_large_replay_reaches_no_other_clients_events(
+    client,
+    supervisor_a,
+    failed_sms,
+    settings,
+    django_capture_on_commit_callbacks,
+    client_b,
+    queue_b,
+    post_event,
+):
+    settings.ACCORD_CONNECTOR_REPLAY_INLINE_MAX = 0
+    beta = ConnectorFactory(client=client_b, default_queue=queue_b, adapter="sms", slug="beta-sms")
+    post_event(beta, b"MessageSid=SB9&From=0&Body=x", content_type=FORM)
+    other = InboundEvent.objects.get(client=client_b)
+    assert other.status == "failed"
+    ids = failed_sms(1)
+    client.force_login(supervisor_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        shown = _messages(_replay(client, [*ids, other.pk]))
+    assert any(text.startswith("Replaying 1 event(s) in the background") for text in shown), shown
+    assert InboundEvent.objects.filter(pk=other.pk, status="failed", attempts=other.attempts).exists()
+
+
+def test_replaying_twice_replays_once(failed_sms):
+    from connectors import services
+
+    ids = failed_sms(2)
+    failed_sms.fix()
+    first = services.inbound_events_replay(event_ids=ids)
+    again = services.inbound_events_replay(event_ids=ids)
+    assert (first.replayed, first.failed, first.skipped) == (2, [], 0)
+    assert (again.replayed, again.failed, again.skipped) == (0, [], 2)
+    assert Case.objects.count() == 2
+
+
 def test_redeliver_action(
     client,
     supervisor_a,
