@@ -90,6 +90,11 @@ def identities_find_for_update(
     if len(identities) == 1:  # most messages name one sender identity: the hot path
         ((kind, value),) = identities
         return _identity_locked(client_id=client.pk, kind=kind, value=value)
+    if len(identities) == 2:  # a chat visitor who gives an address
+        (kind, value), (other_kind, other_value) = identities
+        return _two_identities_locked(
+            client_id=client.pk, kind=kind, value=value, other_kind=other_kind, other_value=other_value
+        )
     condition = Q()
     for kind, value in identities:
         condition |= Q(kind=kind, value=value)
@@ -110,6 +115,13 @@ def _identities_locked(client_id: int, condition: Q) -> QuerySet[CustomerIdentit
 @prepared_select
 def _identity_locked(client_id: int, kind: str, value: str) -> QuerySet[CustomerIdentity]:
     return _identities_locked(client_id, Q(kind=kind, value=value))
+
+
+@prepared_select
+def _two_identities_locked(
+    client_id: int, kind: str, value: str, other_kind: str, other_value: str
+) -> QuerySet[CustomerIdentity]:
+    return _identities_locked(client_id, Q(kind=kind, value=value) | Q(kind=other_kind, value=other_value))
 
 
 def routing_rules_for_client(*, client_id: int) -> list[RoutingRule]:

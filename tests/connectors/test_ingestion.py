@@ -100,6 +100,31 @@ def test_a_new_identity_of_a_known_customer_is_learnt(make_connector, post_fixtu
     ]
 
 
+def test_two_identities_of_two_customers_are_never_merged_silently(make_connector, post_fixture, client_a):
+    visitor = CustomerFactory(client=client_a, display_name="Visitor 7")
+    CustomerIdentityFactory(customer=visitor, kind="chat", value="visitor-7")
+    addressee = CustomerFactory(client=client_a, display_name="Ann by mail")
+    CustomerIdentityFactory(customer=addressee, kind="email", value="ann.alpha@example.com")
+    chat = make_connector("chat")
+    post_fixture(chat, "chat_session_started.json")  # visitor-7 + ann.alpha@example.com
+    assert Case.objects.get().customer == visitor  # the message's first identity decides
+    assert list(visitor.identities.values_list("kind", flat=True)) == ["chat"]
+    assert list(addressee.identities.values_list("kind", flat=True)) == ["email"]
+
+
+def test_a_chat_visitors_identities_are_looked_up_in_its_client(
+    make_connector, post_fixture, client_a, client_b
+):
+    elsewhere = CustomerFactory(client=client_b)
+    CustomerIdentityFactory(customer=elsewhere, kind="chat", value="visitor-7")
+    CustomerIdentityFactory(customer=elsewhere, kind="email", value="ann.alpha@example.com")
+    chat = make_connector("chat")
+    post_fixture(chat, "chat_session_started.json")
+    case = Case.objects.get()
+    assert case.customer != elsewhere and case.customer.client == client_a
+    assert elsewhere.identities.count() == 2
+
+
 def test_identities_are_per_client(make_connector, post_event, client_b, queue_b):
     other = CustomerFactory(client=client_b)
     CustomerIdentityFactory(customer=other, kind="phone", value="+14155550123")
