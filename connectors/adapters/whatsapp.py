@@ -10,7 +10,10 @@ from .base import AdapterError, Identity, InboundMessage, load_json, parse_time,
 
 
 def _text(message: dict) -> str:
-    kind = message.get("type")
+    """The message as text. A type without text of its own (a reaction, shared contacts, one
+    WhatsApp adds later...) is still the customer writing: it is ingested with its type named,
+    never refused (a refusal would leave the contact out of the case)."""
+    kind = str(message.get("type") or "unknown")
     if kind == "text":
         return str((message.get("text") or {}).get("body") or "")
     if kind in ("image", "video", "document", "audio", "sticker"):
@@ -25,10 +28,17 @@ def _text(message: dict) -> str:
         return str(chosen.get("title") or "")
     if kind == "location":
         location = message.get("location") or {}
-        return (
-            f"[location] {location.get('name') or ''} {location.get('latitude')},{location.get('longitude')}"
-        )
-    raise AdapterError("messages[0].type", f"Unsupported WhatsApp message type {kind!r}.")
+        where = f"{location.get('latitude')},{location.get('longitude')}"
+        return " ".join(part for part in ("[location]", location.get("name"), where) if part)
+    if kind == "reaction":
+        return f"[reaction] {(message.get('reaction') or {}).get('emoji') or 'removed'}"
+    if kind == "contacts":
+        shared = message.get("contacts") or []
+        names = [str((contact.get("name") or {}).get("formatted_name") or "") for contact in shared]
+        return f"[contacts] {', '.join(name for name in names if name)}".strip()
+    if kind == "system":
+        return f"[system] {(message.get('system') or {}).get('body') or ''}".strip()
+    return f"[{kind} message]"
 
 
 def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage | None:

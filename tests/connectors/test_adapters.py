@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -220,6 +221,52 @@ def test_whatsapp_cloud_api_text():
 
 def test_whatsapp_statuses_only_carry_no_message():
     assert parse("whatsapp", "whatsapp_statuses.json") is None
+
+
+def _whatsapp(message: dict) -> bytes:
+    data = json.loads(fixture_bytes("whatsapp_text.json"))
+    original = data["entry"][0]["changes"][0]["value"]["messages"][0]
+    data["entry"][0]["changes"][0]["value"]["messages"] = [
+        {"from": original["from"], "id": "wamid.X1", "timestamp": original["timestamp"], **message}
+    ]
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("message", "body"),
+    [
+        ({"type": "image", "image": {"id": "1", "caption": "the invoice"}}, "[image] the invoice"),
+        ({"type": "document", "document": {"id": "2", "filename": "bill.pdf"}}, "[document] bill.pdf"),
+        ({"type": "button", "button": {"text": "Talk to an agent"}}, "Talk to an agent"),
+        (
+            {
+                "type": "interactive",
+                "interactive": {"type": "list_reply", "list_reply": {"title": "Billing"}},
+            },
+            "Billing",
+        ),
+        ({"type": "location", "location": {"latitude": 51.5, "longitude": -0.1}}, "[location] 51.5,-0.1"),
+        (
+            {"type": "location", "location": {"name": "Shop", "latitude": 51.5, "longitude": -0.1}},
+            "[location] Shop 51.5,-0.1",
+        ),
+        ({"type": "reaction", "reaction": {"message_id": "wamid.Y", "emoji": "👍"}}, "[reaction] 👍"),
+        (
+            {"type": "contacts", "contacts": [{"name": {"formatted_name": "Bob Beta"}}]},
+            "[contacts] Bob Beta",
+        ),
+        ({"type": "system", "system": {"body": "Ann changed her number"}}, "[system] Ann changed her number"),
+        ({"type": "unsupported", "errors": [{"code": 131051}]}, "[unsupported message]"),
+        ({"type": "order_v9"}, "[order_v9 message]"),
+    ],
+    ids=lambda value: value.get("type") if isinstance(value, dict) else None,
+)
+def test_every_whatsapp_message_type_is_ingested(message, body):
+    """A customer's message is never refused for its type: one without text is named."""
+    parsed = adapters.parse("whatsapp", _whatsapp(message), "application/json", now=NOW)
+    assert parsed.body == body
+    assert parsed.metadata["type"] == message["type"]
+    assert parsed.identities == (Identity("phone", "+14155550123"),)
 
 
 def test_social_x_public_mention():
