@@ -197,6 +197,8 @@ class ReceiveResult:
     case: Case | None = None
     interaction: Interaction | None = None
     errors: dict[str, list[str]] | None = None
+    # A payload batching several messages: each one's own result, in order.
+    parts: tuple[ReceiveResult, ...] = ()
 
 
 def inbound_receive(
@@ -212,13 +214,13 @@ def inbound_receive(
     rollback of what it tried."""
     now = now or timezone.now()
     try:
-        message = adapters.parse(connector.adapter, raw, content_type, now=now)
+        messages = adapters.parse_all(connector.adapter, raw, content_type, now=now)
     except adapters.AdapterError as exc:
         event = _raw_event(connector, raw, content_type, via)
         event.status, event.error = InboundStatus.FAILED, f"{exc.field}: {exc.message}"
         event.save()
         return ReceiveResult("failed", 400, exc.message, event=event, errors={exc.field: [exc.message]})
-    if message is None:
+    if not messages:
         # Keyed by the payload's digest: a re-delivered receipt is not stored twice.
         try:
             with transaction.atomic():
@@ -230,6 +232,17 @@ def inbound_receive(
         return ReceiveResult(
             "ignored", 202, "The payload carries no message; nothing to ingest.", event=event
         )
+    if len(messages) == 1:
+        return _receive_message(connector, raw, content_type, via, messages[0], now)
+    return _batch_result([_receive_message(connector, raw, content_type, via, m, now) for m in messages])
+
+
+def _receive_message(
+    connector: Connector, raw: bytes, content_type: str, via: str, message: InboundMessage, now: datetime
+) -> ReceiveResult:
+    """One message of a payload, exactly once: its first delivery, a re-delivery (answered as a
+    duplicate), or the retry of one kept failed. A message of a batch is one like any other:
+    its own raw event (holding the whole payload), keyed by its own id, its own transaction."""
     try:
         return _receive_fresh(connector, raw, content_type, via, message, now)
     except _DeliveredBefore:
@@ -239,6 +252,33 @@ def inbound_receive(
             return _duplicate(event)
     # Kept failed (or left received by an older release): this delivery is its retry.
     return _process(connector, event, message, recheck=True, now=now)
+
+
+def _batch_result(parts: list[ReceiveResult]) -> ReceiveResult:
+    """The answer for a payload batching several messages: the first failure if one failed (the
+    sender delivers the batch again: what was ingested is then a duplicate), else what was
+    ingested. `parts` keeps each message's own answer."""
+    failed = next((part for part in parts if part.outcome == "failed"), None)
+    if failed is not None:
+        detail = f"Message {parts.index(failed) + 1} of {len(parts)}: {failed.detail}"
+        return dataclasses.replace(failed, detail=detail, parts=tuple(parts))
+    processed = sum(part.outcome == "processed" for part in parts)
+    if processed == len(parts):
+        detail = f"Ingested {processed} messages."
+    elif processed:
+        detail = f"Ingested {processed} of {len(parts)} messages; the others were already ingested."
+    else:
+        detail = f"These {len(parts)} messages were already ingested; nothing changed."
+    first = parts[0]
+    return ReceiveResult(
+        "processed" if processed else "duplicate",
+        201 if processed else 200,
+        detail,
+        event=first.event,
+        case=first.case,
+        interaction=first.interaction,
+        parts=tuple(parts),
+    )
 
 
 class _DeliveredBefore(Exception):
@@ -661,16 +701,36 @@ def inbound_event_replay(*, event: InboundEvent, actor: Any = None) -> ReceiveRe
         raise ApplicationError(f"Event {event.pk} is {event.status}; only failed events are replayed.")
     connector = event.connector
     now = timezone.now()
+    raw = bytes(event.payload)
     try:
-        message = adapters.parse(connector.adapter, bytes(event.payload), event.content_type, now=now)
+        messages = adapters.parse_all(connector.adapter, raw, event.content_type, now=now)
     except adapters.AdapterError as exc:
         _event_fail(event, f"{exc.field}: {exc.message}", counted=True)
         return ReceiveResult("failed", 400, exc.message, event=event, errors={exc.field: [exc.message]})
-    if message is None:
+    if not messages:
         InboundEvent.objects.filter(pk=event.pk).update(
             status=InboundStatus.IGNORED, processed_at=now, error=""
         )
         return ReceiveResult("ignored", 202, "No message in the payload.", event=event)
+    if event.external_id and len(messages) > 1:  # one message of the batch is this event's
+        message = next((m for m in messages if m.external_id == event.external_id), None)
+        if message is None:
+            detail = f"The payload no longer reads as message {event.external_id!r}."
+            _event_fail(event, detail, counted=True)
+            return ReceiveResult("failed", 422, detail, event=event)
+        return _process(connector, event, message, recheck=True, now=now)
+    if len(messages) > 1:
+        # A batch that could not be read before: its messages are delivered anew, each with an
+        # event of its own (or found ingested); this one has become them.
+        parts = [_receive_message(connector, raw, event.content_type, event.via, m, now) for m in messages]
+        InboundEvent.objects.filter(pk=event.pk).update(
+            status=InboundStatus.PROCESSED,
+            processed_at=now,
+            error=f"split into the events of its {len(messages)} messages",
+            attempts=F("attempts") + 1,
+        )
+        return dataclasses.replace(_batch_result(parts), event=event)
+    (message,) = messages
     if not event.external_id:
         try:
             # A payload that failed to parse before has no key yet: claim it (or find the

@@ -68,18 +68,30 @@ def inbound_events(request, slug: str):
     result = services.inbound_receive(
         connector=connector, raw=raw, content_type=request.META.get("CONTENT_TYPE", "")
     )
-    event_id = result.event.pk if result.event else None
+    batch = {"messages": [_outcome(part) for part in result.parts]} if result.parts else {}
     if result.outcome == "failed":
         code = {400: "bad_payload", 422: "unprocessable"}.get(result.http_status)
+        event_id = result.event.pk if result.event else None
         return _problem(
-            result.http_status, result.detail, errors=result.errors, code=code, inbound_event=event_id
+            result.http_status,
+            result.detail,
+            errors=result.errors,
+            code=code,
+            inbound_event=event_id,
+            **batch,
         )
-    body = {"status": result.outcome, "detail": result.detail, "inbound_event": event_id}
+    return JsonResponse({**_outcome(result), **batch}, status=result.http_status)
+
+
+def _outcome(result: services.ReceiveResult) -> dict:
+    """A message's answer: what became of it, its raw event, and the case and interaction."""
+    body = {"status": result.outcome, "detail": result.detail}
+    body["inbound_event"] = result.event.pk if result.event else None
     if result.case is not None:
         body["case"] = str(result.case.public_id)
     if result.interaction is not None:
         body["interaction"] = str(result.interaction.public_id)
-    return JsonResponse(body, status=result.http_status)
+    return body
 
 
 def _body_limit() -> int:

@@ -1,6 +1,7 @@
 """Inbound adapters, one module per channel: native payload bytes -> one `InboundMessage`.
 
-`parse(adapter, raw, content_type, now=...)` dispatches by the connector's adapter kind.
+`parse(adapter, raw, content_type, now=...)` dispatches by the connector's adapter kind;
+`parse_all` also reads a payload that batches several messages.
 """
 
 from __future__ import annotations
@@ -24,6 +25,19 @@ PARSERS: dict[str, Parser] = {
 }
 
 
+# Adapters whose payloads may batch several messages: they read them all.
+BATCH_PARSERS: dict[str, Callable[..., list[InboundMessage]]] = {"whatsapp": whatsapp.parse_all}
+
+
+def parse_all(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> list[InboundMessage]:
+    """Every message in `raw`, in order: one for most payloads, none for a delivery receipt,
+    several for a batched WhatsApp webhook; AdapterError naming the problem otherwise."""
+    if adapter in BATCH_PARSERS and raw.strip():
+        return BATCH_PARSERS[adapter](raw, content_type, now=now)
+    message = parse(adapter, raw, content_type, now=now)
+    return [message] if message is not None else []
+
+
 def parse(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> InboundMessage | None:
     """The message in `raw` for a connector of kind `adapter`; None when the payload is valid
     but carries no message (a delivery receipt); AdapterError naming the problem otherwise."""
@@ -36,4 +50,4 @@ def parse(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> Inbo
     return parser(raw, content_type, now=now)
 
 
-__all__ = ["PARSERS", "AdapterError", "FollowUp", "Identity", "InboundMessage", "parse"]
+__all__ = ["PARSERS", "AdapterError", "FollowUp", "Identity", "InboundMessage", "parse", "parse_all"]

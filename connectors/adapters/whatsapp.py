@@ -1,6 +1,7 @@
 """WhatsApp: a WhatsApp Cloud API webhook (``object: whatsapp_business_account``,
-``entry[].changes[].value.messages[]`` with ``contacts[].profile.name``). One message per
-payload; a payload carrying only delivery statuses has no message (it is stored as ignored)."""
+``entry[].changes[].value.messages[]`` with ``contacts[].profile.name``). Meta may batch several
+messages in one webhook (`parse_all`); a payload carrying only delivery statuses has none (it is
+stored as ignored)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ def _text(message: dict) -> str:
     return f"[{kind} message]"
 
 
-def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage | None:
+def parse_all(raw: bytes, content_type: str = "", *, now: datetime) -> list[InboundMessage]:
+    """Every message of the webhook, in order: Meta may batch several (from several customers,
+    even to several numbers) in one delivery; none when it carries delivery statuses only."""
     data = load_json(raw)
     if data.get("object") != "whatsapp_business_account":
         raise AdapterError(
@@ -50,38 +53,46 @@ def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessag
     entries = data.get("entry")
     if not isinstance(entries, list) or not entries:
         raise AdapterError("entry", "Missing required list 'entry'.")
-    messages, contacts, value_metadata = [], [], {}
+    result = []
     for entry in entries:
         for change in (entry or {}).get("changes") or []:
             value = (change or {}).get("value") or {}
-            messages.extend(value.get("messages") or [])
-            contacts.extend(value.get("contacts") or [])
-            value_metadata = value.get("metadata") or value_metadata
-    if not messages:
-        return None  # statuses only: nothing to ingest
+            names = {
+                str(contact.get("wa_id")): str((contact.get("profile") or {}).get("name") or "")
+                for contact in value.get("contacts") or []
+            }
+            to = str((value.get("metadata") or {}).get("display_phone_number") or "")
+            for message in value.get("messages") or []:
+                result.append(_message(message, f"messages[{len(result)}]", names, to, now))
+    return result
+
+
+def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage | None:
+    """The webhook's one message (None: statuses only); AdapterError for a batch of several,
+    which `parse_all` reads."""
+    messages = parse_all(raw, content_type, now=now)
     if len(messages) > 1:
-        raise AdapterError("messages", "One message per payload: this one carries several.")
-    message = messages[0]
-    message_id = str(require(message, "id", label="messages[0].id"))
-    sender = str(require(message, "from", label="messages[0].from"))
+        raise AdapterError("messages", "This payload carries several messages.")
+    return messages[0] if messages else None
+
+
+def _message(message: dict, label: str, names: dict[str, str], to: str, now: datetime) -> InboundMessage:
+    message_id = str(require(message, "id", label=f"{label}.id"))
+    sender = str(require(message, "from", label=f"{label}.from"))
     body = text_of(_text(message))
-    name = ""
-    for contact in contacts:
-        if str(contact.get("wa_id")) == sender:
-            name = str((contact.get("profile") or {}).get("name") or "")
     context = message.get("context") or {}
     return InboundMessage(
         channel="whatsapp",
         external_id=message_id,
-        occurred_at=parse_time(message.get("timestamp"), "messages[0].timestamp", now=now),
+        occurred_at=parse_time(message.get("timestamp"), f"{label}.timestamp", now=now),
         identities=(Identity("phone", "+" + sender.lstrip("+")),),
-        display_name=name[:200],
+        display_name=names.get(sender, "")[:200],
         subject=body[:120] or "WhatsApp message",
         body=body,
         metadata={
             "message_id": message_id,
             "from": sender,
-            "to": str(value_metadata.get("display_phone_number") or ""),
+            "to": to,
             "type": message.get("type"),
             "in_reply_to": context.get("id") or "",
         },
