@@ -98,3 +98,10 @@ def test_plain_http_is_redirected_to_https_in_production():
         env=PRODUCTION_ENV,
     )
     assert result.stdout.strip().endswith("True"), result.stderr
+
+
+def test_an_empty_database_url_means_the_default_database():
+    env = {**PRODUCTION_ENV, "DATABASE_URL": ""}
+    result = _manage("shell", "-c", "from django.db import connection; print(connection.vendor)", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "sqlite"
