@@ -12,7 +12,9 @@ Ingestion (`inbound_receive`) guarantees:
   message, or of two first messages of a new customer, yield one customer, case and row
   (identity unique constraint + retry, and the customer row locked while its case is found);
 - a message found on its case by the interaction's key (its event deleted by the retention, or
-  a concurrent delivery won) is answered as a duplicate, and opens no case.
+  a concurrent delivery won) is answered as a duplicate, and opens no case;
+- a payload batching several messages (WhatsApp) is ingested message by message, each as above
+  with a raw event of its own.
 """
 
 from __future__ import annotations
