@@ -1,6 +1,7 @@
 """SMS: a Twilio-style inbound message webhook (form post; JSON with the same keys accepted):
 ``MessageSid``, ``From``, ``To``, ``Body``, ``NumMedia`` and ``MediaUrl0``... The sender's
-number is the identity; the conversation continues through the continuation window."""
+number is the identity; the conversation continues through the continuation window. A status
+callback for a message sent is a receipt: no message (stored as ignored)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from datetime import datetime
 
 from .base import Identity, InboundMessage, load_form_or_json, require, text_of
 
+# A status callback (Twilio posts one per state of a message sent, to this URL when configured
+# so) carries a MessageStatus other than "received" and no text: a receipt, nothing to ingest.
+RECEIPT_STATUSES = frozenset(
+    {"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read"}
+)
 
-def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage:
+
+def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage | None:
     data = load_form_or_json(raw, content_type)
     sid = str(require(data, "MessageSid"))
+    if str(data.get("MessageStatus") or "").lower() in RECEIPT_STATUSES and not data.get("Body"):
+        return None
     sender = str(require(data, "From"))
     body = text_of(str(data.get("Body") or ""))
     try:

@@ -204,6 +204,20 @@ def test_sms_twilio_form():
     assert message.occurred_at == NOW
 
 
+@pytest.mark.parametrize("status", ["sent", "delivered", "undelivered", "failed"])
+def test_sms_status_callbacks_carry_no_message(status):
+    receipt = (
+        f"MessageSid=SM9&MessageStatus={status}&SmsStatus={status}&To=%2B14155550123&From=%2B18005550100"
+    )
+    assert adapters.parse("sms", receipt.encode(), "application/x-www-form-urlencoded", now=NOW) is None
+
+
+def test_an_sms_received_with_its_status_is_a_message():
+    received = b"MessageSid=SM8&SmsStatus=received&MessageStatus=received&From=%2B14155550123&Body=hi"
+    message = adapters.parse("sms", received, "application/x-www-form-urlencoded", now=NOW)
+    assert message.body == "hi"
+
+
 def test_sms_without_sid_names_the_field():
     with pytest.raises(adapters.AdapterError) as caught:
         adapters.parse("sms", b"From=%2B14155550123&Body=hi", "application/x-www-form-urlencoded", now=NOW)

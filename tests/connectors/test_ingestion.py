@@ -362,6 +362,15 @@ def test_whatsapp_status_receipt_is_ignored(make_connector, post_fixture):
     assert InboundEvent.objects.count() == 1
 
 
+def test_an_sms_status_callback_is_ignored(make_connector, post_event):
+    sms = make_connector("sms")
+    receipt = b"MessageSid=SM9&MessageStatus=delivered&To=%2B14155550123&From=%2B18005550100"
+    response = post_event(sms, receipt, content_type=FORM)
+    assert (response.status_code, response.json()["status"]) == (202, "ignored")
+    assert InboundEvent.objects.get().status == "ignored"
+    assert (Case.objects.count(), Customer.objects.count()) == (0, 0)
+
+
 def test_html_in_any_channel_is_stored_as_text_and_sanitized(make_connector, post_fixture):
     email = make_connector("email")
     post_fixture(email, "email_html_latin1.eml")
