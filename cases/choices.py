@@ -57,9 +57,14 @@ class IdentityKind(models.TextChoices):
 
 
 class DeliveryStatus(models.TextChoices):
+    """An outbound message's way: queued, then handed to its channel (sent) or not (failed);
+    the channel's receipts may then tell delivered, read, or failed after all."""
+
     NOT_APPLICABLE = "", "—"
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
     FAILED = "failed", "Failed"
 
 

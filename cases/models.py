@@ -235,7 +235,7 @@ class Interaction(models.Model):
         max_length=255, blank=True, default="", help_text="Message-ID, chat session, call id."
     )
     metadata = models.JSONField(default=dict, blank=True)
-    delivery_status = models.CharField(max_length=8, choices=DeliveryStatus.choices, blank=True, default="")
+    delivery_status = models.CharField(max_length=9, choices=DeliveryStatus.choices, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = InteractionQuerySet.as_manager()

@@ -1007,14 +1007,20 @@ def _interaction_existing(client_id: int, source: str, external_id: str) -> Inte
 
 @transaction.atomic
 def interaction_delivery_set(
-    *, interaction: Interaction, delivery_status: str, detail: str = ""
+    *, interaction: Interaction, delivery_status: str, detail: str = "", external_id: str = ""
 ) -> Interaction:
-    """Record the delivery state of an outbound interaction (set by connectors' send tasks)."""
+    """Record the delivery state of an outbound interaction (set by connectors' send tasks and
+    the channels' receipts); `external_id`: the channel's id of the message, which its receipts
+    name."""
+    changes = {}
+    if external_id:
+        changes["external_id"] = external_id[:255]
     Interaction.objects.filter(pk=interaction.pk).update(
         delivery_status=delivery_status,
         metadata={**interaction.metadata, "delivery_detail": detail[:500]}
         if detail
         else interaction.metadata,
+        **changes,
     )
     interaction.refresh_from_db()
     return interaction

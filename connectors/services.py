@@ -223,17 +223,22 @@ def inbound_receive(
         event.save()
         return ReceiveResult("failed", 400, exc.message, event=event, errors={exc.field: [exc.message]})
     if not messages:
-        # Keyed by the payload's digest: a re-delivered receipt is not stored twice.
+        # Keyed by the payload's digest: a re-delivered receipt is not stored twice. Receipts for
+        # replies sent move those replies' delivery state, with the event.
+        receipts = adapters.receipts(connector.adapter, raw, content_type)
+        changed = 0
         try:
             with transaction.atomic():
                 event = _raw_event(connector, raw, content_type, via, external_id=digest(raw))
                 event.status, event.processed_at = InboundStatus.IGNORED, now
                 event.save()
+                changed = delivery_receipts_apply(client_id=connector.client_id, receipts=receipts)
         except IntegrityError:
             event = InboundEvent.objects.get(connector=connector, external_id=digest(raw))
-        return ReceiveResult(
-            "ignored", 202, "The payload carries no message; nothing to ingest.", event=event
-        )
+        detail = "The payload carries no message; nothing to ingest."
+        if changed:
+            detail += f" Delivery state of {changed} reply(ies) updated."
+        return ReceiveResult("ignored", 202, detail, event=event)
     if len(messages) == 1:
         return _receive_message(connector, raw, content_type, via, messages[0], now)
     return _batch_result([_receive_message(connector, raw, content_type, via, m, now) for m in messages])
@@ -891,7 +896,7 @@ def _email_reply(connector: Connector, interaction: Interaction) -> str:
     return f"e-mailed to {recipient}"
 
 
-def _post_reply(connector: Connector, interaction: Interaction) -> str:
+def _post_reply(connector: Connector, interaction: Interaction) -> tuple[str, str]:
     import requests
 
     from . import signing
@@ -939,7 +944,18 @@ def _post_reply(connector: Connector, interaction: Interaction) -> str:
         raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from exc
     if not 200 <= answer.status_code < 300:
         raise DeliveryError(f"HTTP {answer.status_code}: {answer.excerpt}")
-    return f"posted to {urlsplit(url).netloc}: HTTP {answer.status_code}"
+    return f"posted to {urlsplit(url).netloc}: HTTP {answer.status_code}", _channel_message_id(answer.excerpt)
+
+
+def _channel_message_id(answer: str) -> str:
+    """The id the channel gave the message, if the delivery URL answered it (JSON
+    `{"message_id": ...}`): the channel's receipts name the message by it."""
+    try:
+        data = json.loads(answer)
+    except ValueError:
+        return ""
+    value = data.get("message_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def reply_deliver(*, interaction_id: int) -> str:
@@ -955,9 +971,9 @@ def reply_deliver(*, interaction_id: int) -> str:
         if connector is None:
             raise DeliveryError(f"No active {interaction.channel} connector can deliver this reply.")
         if connector.channel == Channel.EMAIL:
-            detail = _email_reply(connector, interaction)
+            detail, message_id = _email_reply(connector, interaction), ""
         else:
-            detail = _post_reply(connector, interaction)
+            detail, message_id = _post_reply(connector, interaction)
     except DeliveryError as exc:
         case_services.interaction_delivery_set(
             interaction=interaction, delivery_status=DeliveryStatus.FAILED, detail=str(exc)
@@ -971,10 +987,59 @@ def reply_deliver(*, interaction_id: int) -> str:
             detail=f"{type(exc).__name__}: {exc}",
         )
         return "failed"
-    case_services.interaction_delivery_set(
-        interaction=interaction, delivery_status=DeliveryStatus.SENT, detail=detail
-    )
+    try:  # the channel's id, unless the message has one already (a client system's)
+        case_services.interaction_delivery_set(
+            interaction=interaction,
+            delivery_status=DeliveryStatus.SENT,
+            detail=detail,
+            external_id="" if interaction.external_id else message_id,
+        )
+    except IntegrityError:  # an id another message holds: kept without it
+        case_services.interaction_delivery_set(
+            interaction=interaction, delivery_status=DeliveryStatus.SENT, detail=detail
+        )
     return "sent"
+
+
+# A receipt moves a reply forward only: one arriving late (delivered after read) changes nothing.
+_DELIVERY_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.FAILED: 2,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+}
+# Where the replies a connector delivers come from: the agent UI and the API.
+_REPLY_SOURCES = ("ui", "api")
+
+
+def delivery_receipts_apply(*, client_id: int, receipts: list[adapters.Receipt]) -> int:
+    """Move the client's replies that `receipts` name (by the channel's id of the message) to
+    delivered, read or failed; returns how many changed. Another client's are never looked at."""
+    if not receipts:
+        return 0
+    replies = {
+        reply.external_id: reply
+        for reply in Interaction.objects.filter(
+            client_id=client_id,
+            source__in=_REPLY_SOURCES,
+            external_id__in=[receipt.message_id for receipt in receipts],
+            direction=Direction.OUTBOUND,
+        ).exclude(delivery_status="")
+    }
+    changed = 0
+    for receipt in receipts:
+        reply = replies.get(receipt.message_id)
+        rank = _DELIVERY_RANK.get(receipt.status)
+        if reply is None or rank is None or rank <= _DELIVERY_RANK.get(reply.delivery_status, 0):
+            continue
+        replies[receipt.message_id] = case_services.interaction_delivery_set(
+            interaction=reply,
+            delivery_status=receipt.status,
+            detail=receipt.detail or f"{receipt.status}, by the channel's receipt",
+        )
+        changed += 1
+    return changed
 
 
 def reply_retry(*, interaction: Interaction, actor: Any = None) -> Interaction:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from . import chat, email, portal, sms, social, voice, whatsapp
-from .base import AdapterError, FollowUp, Identity, InboundMessage
+from .base import AdapterError, FollowUp, Identity, InboundMessage, Receipt
 
 Parser = Callable[..., InboundMessage | None]
 
@@ -38,6 +38,24 @@ def parse_all(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> 
     return [message] if message is not None else []
 
 
+# Adapters whose payloads may carry receipts for messages sent (delivery status callbacks).
+RECEIPT_READERS: dict[str, Callable[..., list[Receipt]]] = {
+    "sms": sms.receipts,
+    "whatsapp": whatsapp.receipts,
+}
+
+
+def receipts(adapter: str, raw: bytes, content_type: str) -> list[Receipt]:
+    """The receipts in a payload that carries no message (none when it is not one)."""
+    reader = RECEIPT_READERS.get(adapter)
+    if reader is None:
+        return []
+    try:
+        return reader(raw, content_type)
+    except AdapterError:
+        return []
+
+
 def parse(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> InboundMessage | None:
     """The message in `raw` for a connector of kind `adapter`; None when the payload is valid
     but carries no message (a delivery receipt); AdapterError naming the problem otherwise."""
@@ -50,4 +68,14 @@ def parse(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> Inbo
     return parser(raw, content_type, now=now)
 
 
-__all__ = ["PARSERS", "AdapterError", "FollowUp", "Identity", "InboundMessage", "parse", "parse_all"]
+__all__ = [
+    "PARSERS",
+    "AdapterError",
+    "FollowUp",
+    "Identity",
+    "InboundMessage",
+    "Receipt",
+    "parse",
+    "parse_all",
+    "receipts",
+]

@@ -120,6 +120,16 @@ def text_of(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """A channel's word on a message sent through it: the message's id on the channel and what
+    became of it (sent, delivered, read or failed, with why)."""
+
+    message_id: str
+    status: str
+    detail: str = ""
+
+
 def digest(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 

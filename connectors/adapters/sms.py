@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .base import Identity, InboundMessage, load_form_or_json, require, text_of
+from .base import Identity, InboundMessage, Receipt, load_form_or_json, require, text_of
 
 # A status callback (Twilio posts one per state of a message sent, to this URL when configured
 # so) carries a MessageStatus other than "received" and no text: a receipt, nothing to ingest.
@@ -39,3 +39,18 @@ def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessag
         body=body or f"[{len(media)} media attachment(s)]",
         metadata={"message_id": sid, "from": sender, "to": str(data.get("To") or ""), "media": media},
     )
+
+
+def receipts(raw: bytes, content_type: str = "") -> list[Receipt]:
+    """A status callback's word on the message it names (none while the message is on its way)."""
+    data = load_form_or_json(raw, content_type)
+    status = str(data.get("MessageStatus") or "").lower()
+    sid = str(data.get("MessageSid") or "")
+    if not sid or data.get("Body"):
+        return []
+    if status in ("sent", "delivered", "read"):
+        return [Receipt(sid, status)]
+    if status in ("undelivered", "failed"):
+        code = data.get("ErrorCode") or ""
+        return [Receipt(sid, "failed", f"{status}" + (f" (error {code})" if code else ""))]
+    return []

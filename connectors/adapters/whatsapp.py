@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .base import AdapterError, Identity, InboundMessage, load_json, parse_time, require, text_of
+from .base import AdapterError, Identity, InboundMessage, Receipt, load_json, parse_time, require, text_of
 
 
 def _text(message: dict) -> str:
@@ -97,3 +97,20 @@ def _message(message: dict, label: str, names: dict[str, str], to: str, now: dat
             "in_reply_to": context.get("id") or "",
         },
     )
+
+
+def receipts(raw: bytes, content_type: str = "") -> list[Receipt]:
+    """The statuses of the webhook: Meta's word on messages sent (sent, delivered, read, failed
+    with its errors' titles)."""
+    result = []
+    for entry in load_json(raw).get("entry") or []:
+        for change in (entry or {}).get("changes") or []:
+            for status in ((change or {}).get("value") or {}).get("statuses") or []:
+                state, message_id = str(status.get("status") or ""), str(status.get("id") or "")
+                if not message_id or state not in ("sent", "delivered", "read", "failed"):
+                    continue
+                why = "; ".join(
+                    str(error.get("title") or error.get("code")) for error in status.get("errors") or []
+                )
+                result.append(Receipt(message_id, state, why))
+    return result

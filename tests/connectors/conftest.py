@@ -101,6 +101,7 @@ class Receiver:
     body_bytes: int = 0
     drip_seconds: float = 0.0
     sent: int = 0
+    answer: dict | None = None  # the JSON to answer (else {"ok": ...})
 
     def next_status(self) -> int:
         return self.statuses.pop(0) if self.statuses else 200
@@ -120,7 +121,7 @@ def http_receiver():
             if state.body_bytes:
                 self._stream(status)
                 return
-            payload = json.dumps({"ok": status < 300}).encode()
+            payload = json.dumps(state.answer if state.answer is not None else {"ok": status < 300}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
