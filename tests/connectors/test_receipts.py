@@ -10,7 +10,7 @@ import pytest
 from cases.models import Interaction
 from connectors import services
 from connectors.models import InboundEvent
-from tests.factories import CaseFactory, CustomerFactory, QueueFactory
+from tests.factories import CaseFactory, CustomerFactory, InteractionFactory, QueueFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -70,18 +70,10 @@ def test_a_receipt_never_reaches_another_clients_reply(sms_reply, make_connector
     _, reply = sms_reply
     queue = QueueFactory(client=client_b)
     other_case = CaseFactory(client=client_b, queue=queue, customer=CustomerFactory(client=client_b))
-    theirs = Interaction.objects.create(
-        client=client_b,
-        case=other_case,
-        channel="sms",
-        direction="outbound",
-        author_kind="agent",
-        body="theirs",
-        source="ui",
-        external_id="SM-OUT-1",
-        delivery_status="sent",
-        occurred_at=reply.occurred_at,
-    )
+    theirs = InteractionFactory(
+        case=other_case, channel="sms", direction="outbound", author_kind="agent", source="ui",
+        external_id="SM-OUT-1", delivery_status="sent",
+    )  # fmt: skip
     beta = make_connector("sms", slug="beta-sms", client=client_b, default_queue=queue)
     post_event(beta, _callback("SM-OUT-1", "delivered"), content_type=FORM)
     reply.refresh_from_db()
