@@ -239,6 +239,16 @@ def inbound_receive(
         if changed:
             detail += f" Delivery state of {changed} reply(ies) updated."
         return ReceiveResult("ignored", 202, detail, event=event)
+    # A webhook mixing messages with statuses (WhatsApp): the statuses apply as well, in a
+    # transaction of their own (forward only, so a re-delivery applies them harmlessly).
+    receipts = (
+        adapters.receipts(connector.adapter, raw, content_type)
+        if connector.adapter in adapters.BATCH_PARSERS
+        else []
+    )
+    if receipts:
+        with transaction.atomic():
+            delivery_receipts_apply(client_id=connector.client_id, receipts=receipts)
     if len(messages) == 1:
         return _receive_message(connector, raw, content_type, via, messages[0], now)
     return _batch_result([_receive_message(connector, raw, content_type, via, m, now) for m in messages])

@@ -119,3 +119,31 @@ def test_whatsapp_statuses_move_the_replies_they_name(
         ("read", "read, by the channel's receipt"),
         ("failed", "Re-engagement message"),
     ]
+
+
+def test_statuses_beside_a_message_apply_too(
+    make_connector, post_event, agent_a, http_receiver, settings, django_capture_on_commit_callbacks
+):
+    """Meta may put a customer's new message and the statuses of a reply in one webhook."""
+    settings.ACCORD_WEBHOOKS_ALLOW_LOOPBACK = True
+    whatsapp = make_connector("whatsapp", settings={"delivery_url": http_receiver.url})
+    first = {"from": "14155550123", "id": "wamid.IN1", "timestamp": "1741000000", "type": "text"}
+    post_event(whatsapp, json.dumps(_wa(messages=[first])).encode(), content_type="application/json")
+    http_receiver.answer = {"message_id": "wamid.OUT1"}
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = services.reply_send(case=Interaction.objects.get().case, body="On it.", actor=agent_a)
+    second = {**first, "id": "wamid.IN2", "text": {"body": "Thanks!"}}
+    read = {"id": "wamid.OUT1", "status": "read", "timestamp": "1741000100"}
+    response = post_event(
+        whatsapp,
+        json.dumps(_wa(messages=[second], statuses=[read])).encode(),
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    reply.refresh_from_db()
+    assert reply.delivery_status == "read"
+    assert Interaction.objects.filter(external_id="wamid.IN2").exists()
+
+
+def _wa(**value) -> dict:
+    return {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}
