@@ -11,9 +11,15 @@ from .base import Identity, InboundMessage, Receipt, load_form_or_json, require,
 
 # A status callback (Twilio posts one per state of a message sent, to this URL when configured
 # so) carries a MessageStatus other than "received" and no text: a receipt, nothing to ingest.
-RECEIPT_STATUSES = frozenset(
-    {"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed", "read"}
-)
+# Its delivery state, for the states a reply's delivery records (the others: still on its way).
+RECEIPT_DELIVERY = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "undelivered": "failed",
+    "failed": "failed",
+}
+RECEIPT_STATUSES = frozenset({"accepted", "queued", "sending", *RECEIPT_DELIVERY})
 
 
 def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessage | None:
@@ -48,9 +54,10 @@ def receipts(raw: bytes, content_type: str = "") -> list[Receipt]:
     sid = str(data.get("MessageSid") or "")
     if not sid or data.get("Body"):
         return []
-    if status in ("sent", "delivered", "read"):
-        return [Receipt(sid, status)]
-    if status in ("undelivered", "failed"):
-        code = data.get("ErrorCode") or ""
-        return [Receipt(sid, "failed", f"{status}" + (f" (error {code})" if code else ""))]
-    return []
+    delivery = RECEIPT_DELIVERY.get(status)
+    if delivery is None:
+        return []
+    if delivery != "failed":
+        return [Receipt(sid, delivery)]
+    code = data.get("ErrorCode") or ""
+    return [Receipt(sid, delivery, status + (f" (error {code})" if code else ""))]
