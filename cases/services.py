@@ -926,7 +926,8 @@ def interaction_append(
     Also: a channel different from the case's current one is recorded as a handoff; the first
     public agent reply sets `first_responded_at` and opens a new case; a customer writing on a
     pending case reopens the conversation (pending -> open). Interactions cannot be added to a
-    closed case.
+    closed case. An inbound message of the system (an out-of-office reply) is recorded and
+    changes nothing else.
     """
     errors: dict[str, list[str]] = {}
     if channel not in _CHANNELS:
@@ -991,7 +992,7 @@ def interaction_append(
             if case.status == CaseStatus.NEW:
                 _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="agent replied")
                 fields.append("status")
-        elif direction == Direction.INBOUND and case.status == CaseStatus.PENDING:
+        elif author_kind == AuthorKind.CUSTOMER and case.status == CaseStatus.PENDING:
             _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="customer replied")
             fields.append("status")
         _bump(case, fields)

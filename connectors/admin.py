@@ -198,7 +198,7 @@ class InboundEventAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin)
     exclude = ["payload"]
     actions = ["replay"]
 
-    @admin.display(description="error")
+    @admin.display(description="error or reason")
     def short_error(self, obj):
         return obj.error[:80]
 

@@ -12,12 +12,11 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Queue
+from config.mail import notification_send
 from slas import events as sla_events
 
 from .choices import AlertKind, AlertState
@@ -112,6 +111,6 @@ def _digest_send(recipient_id: int, now: datetime) -> int:
             AlertNotification.objects.filter(pk__in=ids).update(state=AlertState.SKIPPED, sent_at=now)
             return 0
         subject, body = _digest(rows)
-        EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[address]).send()
+        notification_send(subject=subject, body=body, to=[address])
         AlertNotification.objects.filter(pk__in=ids).update(state=AlertState.SENT, sent_at=now)
         return 1

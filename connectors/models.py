@@ -135,7 +135,7 @@ class InboundEvent(models.Model):
     nothing received is lost: `received` until processed, then `processed` (its interaction has
     `source` = the connector's slug and the same `external_id`), `failed` (with the error;
     replayable from admin) or `ignored` (a valid payload that carries no message, e.g. a
-    WhatsApp delivery receipt).
+    WhatsApp delivery receipt, or an automatic reply with no case to join: `error` then says why).
     `(connector, external_id)` is unique: a re-delivered message is recognised here. Processed and
     ignored events are deleted after ACCORD_INBOUND_RETENTION_DAYS (connectors.retention)."""
 

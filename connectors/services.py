@@ -14,7 +14,10 @@ Ingestion (`inbound_receive`) guarantees:
 - a message found on its case by the interaction's key (its event deleted by the retention, or
   a concurrent delivery won) is answered as a duplicate, and opens no case;
 - a payload batching several messages (WhatsApp) is ingested message by message, each as above
-  with a raw event of its own.
+  with a raw event of its own;
+- an automatic message (an out-of-office reply: `InboundMessage.automatic`) joins the case it
+  belongs to, as the system's, or is stored `ignored` with the reason: it creates no customer
+  and opens no case.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cases import revisions
@@ -323,9 +326,20 @@ def _receive_fresh(
         if not inserted:
             raise _DeliveredBefore from exc
         return _failed_fresh(connector, raw, content_type, via, message, exc)
+    except NotIngested as exc:
+        return _ignored_fresh(connector, raw, content_type, via, message, exc.reason, now)
     except Exception as exc:
         return _failed_fresh(connector, raw, content_type, via, message, exc)
     return _ingested_result(event, ingested)
+
+
+class NotIngested(Exception):
+    """A valid message Accord keeps no interaction of (an automatic reply that joins no case):
+    its raw event is stored `ignored`, with `reason`."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Ingested(NamedTuple):
@@ -374,14 +388,35 @@ def _failed_fresh(
     stored, result = _failure(exc, None)
     event = _raw_event(connector, raw, content_type, via, external_id=message.external_id)
     event.status, event.error = InboundStatus.FAILED, stored[:5000]
+    return dataclasses.replace(result, event=_stored_alone(connector, event))
+
+
+def _ignored_fresh(
+    connector: Connector,
+    raw: bytes,
+    content_type: str,
+    via: str,
+    message: InboundMessage,
+    reason: str,
+    now: datetime,
+) -> ReceiveResult:
+    """Store the raw event of a first delivery Accord does not ingest, ignored with the reason."""
+    event = _raw_event(connector, raw, content_type, via, external_id=message.external_id)
+    event.status, event.error, event.processed_at = InboundStatus.IGNORED, reason[:5000], now
+    return ReceiveResult("ignored", 202, reason, event=_stored_alone(connector, event))
+
+
+def _stored_alone(connector: Connector, event: InboundEvent) -> InboundEvent:
+    """Insert `event` after its ingestion rolled back; a concurrent delivery that stored it
+    meanwhile keeps its row (returned)."""
     try:
         # In autocommit (production) the INSERT commits by itself; inside a caller's transaction
         # (a test's), a savepoint keeps a refused INSERT from spoiling it.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
             rows_insert(InboundEvent, [event])
     except IntegrityError:
-        event = InboundEvent.objects.get(connector=connector, external_id=message.external_id)
-    return dataclasses.replace(result, event=event)
+        event = InboundEvent.objects.get(connector=connector, external_id=event.external_id)
+    return event
 
 
 def _raw_event(
@@ -399,6 +434,10 @@ def _raw_event(
 
 
 def _duplicate(event: InboundEvent) -> ReceiveResult:
+    if event.status == InboundStatus.IGNORED and event.error:  # received before, not ingested
+        return ReceiveResult(
+            "duplicate", 200, f"This message was received before; nothing changed. {event.error}", event=event
+        )
     interaction = selectors.interaction_of_event(event=event)
     return _duplicate_answer(event, interaction.case if interaction else None, interaction)
 
@@ -427,6 +466,11 @@ def _process(
             if not _event_claim(event, now, counted=recheck):
                 return _duplicate(event)
             ingested = _ingest_guarded(connector, message)
+    except NotIngested as exc:
+        InboundEvent.objects.filter(pk=event.pk).exclude(status=InboundStatus.PROCESSED).update(
+            status=InboundStatus.IGNORED, processed_at=now, error=exc.reason[:5000]
+        )
+        return ReceiveResult("ignored", 202, exc.reason, event=event)
     except Exception as exc:
         stored, result = _failure(exc, event.pk)
         _event_fail(event, stored, counted=recheck)
@@ -496,9 +540,12 @@ def _normalized_identities(client: Client, message: InboundMessage) -> list[tupl
 
 def _customer_resolve(
     client: Client, identities: list[tuple[str, str]], message: InboundMessage, label: str
-) -> tuple[Customer, bool]:
-    """The customer owning any of `identities` (locked), or a new one. Returns (customer, new)."""
+) -> tuple[Customer | None, bool]:
+    """The customer owning any of `identities` (locked), or a new one: none for an automatic
+    message (a program writing is no one's first contact). Returns (customer, new)."""
     rows = selectors.identities_find_for_update(client=client, identities=identities)
+    if not rows and message.automatic:
+        return None, False
     if not rows:
         try:
             customer = case_services.customer_create(
@@ -533,7 +580,7 @@ _OWN_MESSAGE_ID = re.compile(r"^accord\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 
 
 def _case_find(
-    client: Client, customer: Customer, new_customer: bool, message: InboundMessage
+    client: Client, customer: Customer | None, new_customer: bool, message: InboundMessage
 ) -> tuple[Case | None, bool]:
     """The case the message joins, and whether its row is locked already (read FOR UPDATE)."""
     if message.thread_refs:
@@ -547,7 +594,7 @@ def _case_find(
             replied = selectors.interaction_by_public_id(client_id=client.pk, public_ids=own)
             if replied is not None and replied.case.status in UNRESOLVED_STATUSES:
                 return replied.case, False
-    if new_customer:
+    if new_customer or customer is None:
         return None, False
     case = case_selectors.case_find_continuation(
         customer=customer,
@@ -611,6 +658,11 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
     identities = _normalized_identities(client, message)
     customer, new_customer = _customer_resolve(client, identities, message, label)
     case, locked = _case_find(client, customer, new_customer, message)
+    if case is None and message.automatic:
+        raise NotIngested(
+            f"An automatic message ({message.automatic}) with no case to join: kept as received, "
+            "not ingested (it opens no case)."
+        )
     token = _INGESTING.set(connector.slug)
     try:
         who = f"{label} ({message.actor_label})"[:120] if message.actor_label else label
@@ -1024,26 +1076,39 @@ _REPLY_SOURCES = ("ui", "api")
 
 
 def delivery_receipts_apply(*, client_id: int, receipts: list[adapters.Receipt]) -> int:
-    """Move the client's replies that `receipts` name (by the channel's id of the message) to
-    delivered, read or failed; returns how many changed. Another client's are never looked at."""
+    """Move the client's replies that `receipts` name to delivered, read or failed; returns how
+    many changed. A reply is named by the channel's id of the message, or, for an e-mail, by the
+    Message-ID Accord gave it (`accord.<public id>@...`). Another client's are never looked at."""
     if not receipts:
         return 0
-    replies = {
-        reply.external_id: reply
-        for reply in Interaction.objects.filter(
-            client_id=client_id,
-            source__in=_REPLY_SOURCES,
-            external_id__in=[receipt.message_id for receipt in receipts],
-            direction=Direction.OUTBOUND,
-        ).exclude(delivery_status="")
+    own = {
+        receipt.message_id: m.group(1)
+        for receipt in receipts
+        if (m := _OWN_MESSAGE_ID.match(receipt.message_id))
     }
+    found = Interaction.objects.filter(
+        Q(external_id__in=[receipt.message_id for receipt in receipts]) | Q(public_id__in=list(own.values())),
+        client_id=client_id,
+        source__in=_REPLY_SOURCES,
+        direction=Direction.OUTBOUND,
+    ).exclude(delivery_status="")
+    replies: dict[tuple[str, str], Interaction] = {}
+    for reply in found:
+        if reply.external_id:
+            replies["external", reply.external_id] = reply
+        replies["public", str(reply.public_id)] = reply
     changed = 0
     for receipt in receipts:
-        reply = replies.get(receipt.message_id)
+        key = (
+            ("public", own[receipt.message_id])
+            if receipt.message_id in own
+            else ("external", receipt.message_id)
+        )
+        reply = replies.get(key)
         rank = _DELIVERY_RANK.get(receipt.status)
         if reply is None or rank is None or rank <= _DELIVERY_RANK.get(reply.delivery_status, 0):
             continue
-        replies[receipt.message_id] = case_services.interaction_delivery_set(
+        replies[key] = case_services.interaction_delivery_set(
             interaction=reply,
             delivery_status=receipt.status,
             detail=receipt.detail or f"{receipt.status}, by the channel's receipt",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cases.choices import AuthorKind, CaseEventKind, CaseStatus, Channel, Direction, Priority
+from cases.choices import AuthorKind, CaseEventKind, CaseStatus, Channel, DeliveryStatus, Direction, Priority
 from slas.models import Metric
 
 METRIC_SHORT = {
@@ -196,12 +196,19 @@ def _interaction_item(event) -> TimelineItem:
         title = f"{channel} {'from customer' if interaction.direction == Direction.INBOUND else 'reply'}"
         if interaction.author_kind == AuthorKind.BOT:
             title = f"{channel} bot message"
+    metadata = interaction.metadata or {}
+    detail = ""
+    if metadata.get("automatic"):  # an out-of-office reply, a mail-system notice
+        title, detail = f"Automatic {channel.lower()} reply", f"Sent by a program: {metadata['automatic']}"
+    elif interaction.delivery_status == DeliveryStatus.FAILED and metadata.get("delivery_detail"):
+        detail = f"Not delivered: {metadata['delivery_detail']}"
     return TimelineItem(
         id=event.pk,
         kind=kind,
         occurred_at=event.occurred_at,
         who=who,
         title=title,
+        detail=detail,
         interaction=interaction,
         call=_call_facts(interaction.metadata or {}) if interaction.channel == Channel.VOICE else {},
         css=f"item--{kind} item--{interaction.direction}",

@@ -40,6 +40,7 @@ def parse_all(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> 
 
 # Adapters whose payloads may carry receipts for messages sent (delivery status callbacks).
 RECEIPT_READERS: dict[str, Callable[..., list[Receipt]]] = {
+    "email": email.receipts,
     "sms": sms.receipts,
     "whatsapp": whatsapp.receipts,
 }

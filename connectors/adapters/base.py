@@ -82,6 +82,9 @@ class InboundMessage:
     language: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     follow_ups: tuple[FollowUp, ...] = ()
+    # Why a program, not a person, sent it ("" for a person's message): an out-of-office reply
+    # joins the case it belongs to without counting as the customer writing, and opens none.
+    automatic: str = ""
 
 
 def sanitize_html(html: str) -> str:

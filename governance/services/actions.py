@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from cases.models import Client, Queue
 from config.errors import ApplicationError
+from config.mail import notification_send
 from slas.models import Breach
 
 from ..choices import OPEN_ACTION_STATUSES, ActionStatus, ReminderKind
@@ -277,12 +276,11 @@ def _reminder_deliver(reminder_id: int, now: datetime) -> int:
     when = "is overdue since" if reminder.kind == ReminderKind.OVERDUE else "is due on"
     sent = 0
     if action.owner.email:
-        sent = send_mail(
-            f"[Accord] Corrective action {when} {action.due_on}: {action.title}"[:200],
-            f"{user_label(action.owner)}, the corrective action “{action.title}” {when} {action.due_on} "
-            f"and is {action.get_status_display().lower()}.\n\n{action.description}\n",
-            settings.DEFAULT_FROM_EMAIL,
-            [action.owner.email],
+        sent = notification_send(
+            subject=f"[Accord] Corrective action {when} {action.due_on}: {action.title}",
+            body=f"{user_label(action.owner)}, the corrective action “{action.title}” {when} "
+            f"{action.due_on} and is {action.get_status_display().lower()}.\n\n{action.description}\n",
+            to=[action.owner.email],
         )
     reminder.sent_at = now
     reminder.save(update_fields=["sent_at"])

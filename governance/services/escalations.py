@@ -12,8 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Max
 
@@ -22,6 +20,7 @@ from cases.choices import CaseStatus, Channel, Role
 from cases.models import Case, Queue
 from config.errors import ApplicationError, ConflictError
 from config.events import publish
+from config.mail import notification_send
 from config.tasks import task_enqueue
 from slas import services as sla_services
 from slas.models import Metric
@@ -355,9 +354,7 @@ def _owner_addresses(tier: EscalationTier | None) -> list[str]:
 
 
 def _send(subject: str, body: str, recipients: list[str]) -> int:
-    if not recipients:
-        return 0
-    return send_mail(subject[:200], body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+    return notification_send(subject=subject, body=body, to=recipients)
 
 
 @transaction.atomic

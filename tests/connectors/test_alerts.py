@@ -50,6 +50,8 @@ def test_many_alerts_make_one_digest_per_supervisor(supervised):
     assert message.subject == "[Accord] 3 SLA alerts: 1 breached, 2 at risk"
     assert message.body.count("\n- ") == 3
     assert "BREACHED first response" in message.body
+    # Said to be a program's (RFC 3834): an away supervisor's responder does not answer it.
+    assert message.extra_headers["Auto-Submitted"] == "auto-generated"
     assert AlertNotification.objects.filter(state="sent").count() == 6
     # The next run has nothing to send.
     assert alerts.alert_digests_send() == 0

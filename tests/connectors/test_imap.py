@@ -154,3 +154,27 @@ def test_poll_all_task(imap_connector, mailbox):
     append(_raw(1))
     assert imap_poll_task() == {"alpha-imap": {"fetched": 1, "processed": 1}}
     assert imap_poll_task() == {"alpha-imap": {"fetched": 0}}
+
+
+def test_poll_reads_a_bounce_as_the_failure_of_the_reply_it_returns(
+    imap_connector, mailbox, agent_a, django_capture_on_commit_callbacks
+):
+    """Bounces come back to the mailbox the replies are sent from: the poll fails the reply."""
+    from connectors import services
+
+    _, append, _ = mailbox
+    append(fixture_bytes("email_plain.eml"))
+    imap.imap_poll(connector=imap_connector)
+    case = Case.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = services.reply_send(case=case, body="Please try a factory reset.", actor=agent_a)
+    bounce = fixture_bytes("email_bounce_gmail.eml").replace(
+        b"accord.00000000-0000-0000-0000-000000000000@", f"accord.{reply.public_id}@".encode()
+    )
+    append(bounce)
+    result = imap.imap_poll(connector=imap_connector)
+    assert (result.fetched, result.outcomes) == (1, {"ignored": 1})
+    reply.refresh_from_db()
+    assert reply.delivery_status == "failed"
+    assert reply.metadata["delivery_detail"].startswith("bounced by ann.alpha@example.com: 5.2.1")
+    assert Case.objects.count() == 1

@@ -203,6 +203,7 @@ def test_reminders_before_and_after_due_are_sent_once_each(review, owner, govern
         == "[Accord] Corrective action is due on 2026-03-10: Fix the chat-to-email handoff"
     )
     assert mail.outbox[1].subject.startswith("[Accord] Corrective action is overdue since 2026-03-10")
+    assert {m.extra_headers["Auto-Submitted"] for m in mail.outbox} == {"auto-generated"}
     services.corrective_action_start(action=action, actor=owner)
     services.corrective_action_complete(action=action, actor=owner)
     assert run(date(2026, 3, 25)) == 0

@@ -102,6 +102,7 @@ def test_manual_escalation_records_who_why_context_handoff_and_starts_the_accept
     )
     assert [m.to for m in mail.outbox] == [["t2@example.com"]]
     assert "Continue on: voice" in mail.outbox[0].body
+    assert mail.outbox[0].extra_headers["Auto-Submitted"] == "auto-generated"
     escalation.refresh_from_db()
     assert escalation.notified_at is not None
     assert services.escalation_notify(escalation_id=escalation.pk) == 0
