@@ -49,7 +49,9 @@ class Connector(models.Model):
         blank=True,
         help_text=(
             "Channel settings: delivery_url (outbound replies), from_address (e-mail replies), "
-            "imap_host, imap_port, imap_user, imap_mailbox, imap_ssl (IMAP polling)."
+            "imap_host, imap_port, imap_user, imap_mailbox, imap_ssl (IMAP polling), "
+            "ingest_automatic (true: mail a program sent, e.g. a web form's, is the customer's "
+            "and opens cases; by default it only joins a case, as the system's)."
         ),
     )
     credentials = models.JSONField(

@@ -653,6 +653,9 @@ def _case_opening(
 
 
 def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
+    if message.automatic and (connector.settings or {}).get("ingest_automatic") is True:
+        # A mailbox that takes a web form's or a monitoring system's mail: the customer's.
+        message = dataclasses.replace(message, automatic="", author_kind=AuthorKind.CUSTOMER)
     client = connector.client
     label = _label(connector)
     identities = _normalized_identities(client, message)

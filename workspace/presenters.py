@@ -198,7 +198,7 @@ def _interaction_item(event) -> TimelineItem:
             title = f"{channel} bot message"
     metadata = interaction.metadata or {}
     detail = ""
-    if metadata.get("automatic"):  # an out-of-office reply, a mail-system notice
+    if metadata.get("automatic") and interaction.author_kind == AuthorKind.SYSTEM:  # out of office...
         title, detail = f"Automatic {channel.lower()} reply", f"Sent by a program: {metadata['automatic']}"
     elif interaction.delivery_status == DeliveryStatus.FAILED and metadata.get("delivery_detail"):
         detail = f"Not delivered: {metadata['delivery_detail']}"

@@ -98,15 +98,22 @@ def sanitize_html(html: str) -> str:
     )
 
 
-_BLOCK_END = re.compile(r"(?i)<\s*(br\s*/?|/p|/div|/li|/tr|/h[1-6]|/blockquote|/table|hr\s*/?)\s*>")
+_BLOCK_END = re.compile(r"(?i)<\s*(br\s*/?|/p|/div|/li|/tr|/h[1-6]|/blockquote|/pre|/table|hr\s*/?)\s*>")
 _BLANKS = re.compile(r"\n[ \t]*\n[\s]*")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
+_PRE = re.compile(r"(?is)(<pre\b.*?</pre\s*>)")
+_SOURCE_SPACE = re.compile(r"\s+")
+
+
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML document: scripts and styles dropped, block ends as
-    line breaks, entities decoded."""
-    marked = _BLOCK_END.sub("\n", html[:MAX_HTML_CHARS])
+    line breaks, entities decoded. The source's own line breaks are spaces, as a browser shows
+    them (but in <pre>): `<br>` and a newline after it make one line break, not two."""
+    parts = _PRE.split(html[:MAX_HTML_CHARS])
+    html = "".join(part if i % 2 else _SOURCE_SPACE.sub(" ", part) for i, part in enumerate(parts))
+    marked = _BLOCK_END.sub("\n", html)
     text = unescape(nh3.clean(marked, tags=set(), attributes={}))
     lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

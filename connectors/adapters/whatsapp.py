@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .base import AdapterError, Identity, InboundMessage, Receipt, load_json, parse_time, require, text_of
+from .base import (
+    CUSTOMER,
+    SYSTEM,
+    AdapterError,
+    Identity,
+    InboundMessage,
+    Receipt,
+    load_json,
+    parse_time,
+    require,
+    text_of,
+)
 
 
 def _text(message: dict) -> str:
@@ -81,6 +92,10 @@ def _message(message: dict, label: str, names: dict[str, str], to: str, now: dat
     sender = str(require(message, "from", label=f"{label}.from"))
     body = text_of(_text(message))
     context = message.get("context") or {}
+    # A system notice (the customer changed number) is WhatsApp's, not the customer writing.
+    automatic = ""
+    if message.get("type") == "system":
+        automatic = f"WhatsApp system notice ({(message.get('system') or {}).get('type') or 'unknown'})"
     return InboundMessage(
         channel="whatsapp",
         external_id=message_id,
@@ -95,7 +110,10 @@ def _message(message: dict, label: str, names: dict[str, str], to: str, now: dat
             "to": to,
             "type": message.get("type"),
             "in_reply_to": context.get("id") or "",
+            **({"automatic": automatic} if automatic else {}),
         },
+        author_kind=SYSTEM if automatic else CUSTOMER,
+        automatic=automatic,
     )
 
 

@@ -95,6 +95,45 @@ def test_email_bad_input_names_the_problem(raw, field, text):
     assert (caught.value.field, caught.value.message) == (field, text)
 
 
+def test_email_reply_body_is_what_the_customer_wrote_without_the_quoted_history():
+    message = parse("email", "email_reply_gmail_quoted.eml")
+    assert (
+        message.body == "The reset did not help, it is still restarting. This is really frustrating.\n\nAnn"
+    )
+    whole = message.metadata["quoted_text"]
+    assert whole.startswith(message.body)
+    assert "> Please try a factory reset." in whole and "my router restarts every ten minutes" in whole
+
+
+def test_email_outlook_html_reply_in_spanish_loses_its_quoted_history():
+    message = parse("email", "email_reply_outlook.eml")
+    assert message.body == "Gracias, ya veo el abono en mi cuenta."
+    assert "Hemos anulado la factura duplicada" in message.metadata["quoted_text"]
+    assert "Hemos anulado" in message.metadata["html"]  # the HTML is kept whole, sanitized
+
+
+def test_email_forward_and_first_message_are_kept_whole():
+    forward = parse("email", "email_forward.eml")
+    assert forward.body.endswith("Your invoice for March: 2 x 29.90 EUR.")
+    assert "quoted_text" not in forward.metadata
+    # Not a reply (no In-Reply-To, no References): a quote header in it is the customer's text.
+    raw = fixture_bytes("email_plain.eml").replace(
+        b"\r\nAnn\r\n",
+        b"\r\nAnn\r\n\r\nOn Mon, Mar 3, 2025 at 9:00 AM <billing@telco.example> wrote:\r\n"
+        b"> You owe 300 EUR.\r\n",
+    )
+    first = adapters.parse("email", raw, "message/rfc822", now=NOW)
+    assert first.body.endswith("> You owe 300 EUR.")
+    assert "quoted_text" not in first.metadata
+
+
+def test_html_to_text_reads_source_line_breaks_as_spaces_as_a_browser_does():
+    assert html_to_text("<b>From:</b> a<br>\n<b>Sent:</b> b<br>\r\n<p>one\ntwo</p>") == (
+        "From: a\nSent: b\none two"
+    )
+    assert html_to_text("<pre>line 1\nline 2</pre><p>after</p>") == "line 1\nline 2\nafter"
+
+
 def test_chat_session_lifecycle():
     started = parse("chat", "chat_session_started.json")
     assert (started.direction, started.author_kind, started.external_id) == ("inbound", "customer", "evt-100")
@@ -281,6 +320,17 @@ def test_every_whatsapp_message_type_is_ingested(message, body):
     assert parsed.body == body
     assert parsed.metadata["type"] == message["type"]
     assert parsed.identities == (Identity("phone", "+14155550123"),)
+    # WhatsApp's own notices are not the customer writing (no SLA clock moves, no case opens).
+    assert parsed.author_kind == ("system" if message["type"] == "system" else "customer")
+
+
+def test_a_whatsapp_system_notice_names_its_kind():
+    notice = {
+        "type": "system",
+        "system": {"body": "Ann changed her number", "type": "customer_changed_number"},
+    }
+    parsed = adapters.parse("whatsapp", _whatsapp(notice), "application/json", now=NOW)
+    assert parsed.automatic == "WhatsApp system notice (customer_changed_number)"
 
 
 def test_social_x_public_mention():

@@ -257,3 +257,16 @@ def test_a_known_customers_vacation_reply_joins_their_open_case(make_connector, 
     joined = Interaction.objects.get(external_id="vacation.1741000000.bob@beta-customer.example")
     assert (joined.case, joined.author_kind) == (case, "system")
     assert Case.objects.count() == 1
+
+
+def test_a_connector_can_take_automatic_mail_as_the_customers(make_connector, post_fixture, client, agent_a):
+    """A mailbox fed by a web form or a monitoring system: its mail opens cases like a person's."""
+    email = make_connector("email", settings={"ingest_automatic": True})
+    response = post_fixture(email, "email_vacation.eml")
+    assert response.status_code == 201, response.content
+    interaction = Interaction.objects.get()
+    assert (interaction.author_kind, interaction.case.customer.display_name) == ("customer", "Bob Beta")
+    assert interaction.metadata["automatic"] == "Precedence: bulk"  # still said, for the record
+    client.force_login(agent_a)
+    page = client.get(reverse("workspace:case", args=[interaction.case.public_id])).content.decode()
+    assert "E-mail from customer" in page and "Automatic e-mail reply" not in page
