@@ -196,7 +196,7 @@ class InboundEventAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin)
         "attempts", "produced", "received_at", "processed_at",
     ]  # fmt: skip
     exclude = ["payload"]
-    actions = ["replay"]
+    actions = ["replay", "take_as_customer"]
 
     @admin.display(description="error or reason")
     def short_error(self, obj):
@@ -254,6 +254,36 @@ class InboundEventAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin)
             f"Replayed {summary.replayed} event(s); {len(summary.failed)} failed; "
             f"{skipped + summary.skipped} skipped (not failed).",
             messages.SUCCESS if not summary.failed else messages.WARNING,
+        )
+
+    @admin.action(
+        description="Ingest the selected automatic messages as the customer's", permissions=["replay"]
+    )
+    def take_as_customer(self, request, queryset):
+        """An automatic message kept aside (an ignored event) that was a person's after all: it
+        joins or opens a case like any message of the customer's."""
+        taken, refused = 0, []
+        selected = list(queryset.filter(status=InboundStatus.IGNORED).order_by("pk")[: REPLAY_CHUNK + 1])
+        if len(selected) > REPLAY_CHUNK:
+            refused.append(f"At most {REPLAY_CHUNK} at a time: the first {REPLAY_CHUNK} were taken.")
+        for event in selected[:REPLAY_CHUNK]:
+            try:
+                result = services.inbound_event_take_as_customer(event=event, actor=request.user)
+            except ApplicationError as exc:
+                refused.append(exc.message)
+                continue
+            if result.outcome == "processed":
+                taken += 1
+            else:
+                refused.append(f"Event {event.pk}: {result.detail}")
+        for why in refused[:REPLAY_ERRORS_SHOWN]:
+            self.message_user(request, why, messages.ERROR)
+        if len(refused) > REPLAY_ERRORS_SHOWN:
+            self.message_user(request, f"… and {len(refused) - REPLAY_ERRORS_SHOWN} more.", messages.ERROR)
+        self.message_user(
+            request,
+            f"Ingested {taken} message(s) as the customer's; {len(refused)} refused.",
+            messages.SUCCESS if not refused else messages.WARNING,
         )
 
 

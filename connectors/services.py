@@ -456,14 +456,20 @@ def _duplicate_answer(
 
 
 def _process(
-    connector: Connector, event: InboundEvent, message: InboundMessage, *, recheck: bool, now: datetime
+    connector: Connector,
+    event: InboundEvent,
+    message: InboundMessage,
+    *,
+    recheck: bool,
+    now: datetime,
+    claimable: tuple[str, str] = (InboundStatus.RECEIVED, InboundStatus.FAILED),
 ) -> ReceiveResult:
     """Ingest the message of an event stored before (failed, or a replay)."""
     try:
         with transaction.atomic():
             # Claim the event first: the UPDATE locks its row, so a concurrent delivery (or a
             # replay) of the same message waits here, then finds it processed and stops.
-            if not _event_claim(event, now, counted=recheck):
+            if not _event_claim(event, now, counted=recheck, claimable=claimable):
                 return _duplicate(event)
             ingested = _ingest_guarded(connector, message)
     except NotIngested as exc:
@@ -495,10 +501,17 @@ def _claim_sql() -> str:
     )
 
 
-def _event_claim(event: InboundEvent, now: datetime, *, counted: bool) -> bool:
+def _event_claim(
+    event: InboundEvent,
+    now: datetime,
+    *,
+    counted: bool,
+    claimable: tuple[str, str] = (InboundStatus.RECEIVED, InboundStatus.FAILED),
+) -> bool:
     """Mark `event` processed if it is received or failed (True), else nothing (False): the row
     stays locked by the caller's transaction, so a concurrent delivery of the same message waits
-    for it, then finds it processed. `counted`: one more attempt (a retry or replay)."""
+    for it, then finds it processed. `counted`: one more attempt (a retry or replay).
+    `claimable`: the two statuses it is taken from."""
     processed_at = InboundEvent._meta.get_field("processed_at").get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -509,8 +522,7 @@ def _event_claim(event: InboundEvent, now: datetime, *, counted: bool) -> bool:
                 "",
                 1 if counted else 0,
                 event.pk,
-                InboundStatus.RECEIVED.value,
-                InboundStatus.FAILED.value,
+                *(str(status) for status in claimable),
             ],
         )
         return cursor.rowcount > 0
@@ -820,6 +832,34 @@ def inbound_event_replay(*, event: InboundEvent, actor: Any = None) -> ReceiveRe
 
 
 REPLAYABLE = (InboundStatus.FAILED, InboundStatus.RECEIVED)
+
+
+def inbound_event_take_as_customer(*, event: InboundEvent, actor: Any = None) -> ReceiveResult:
+    """Ingest an automatic message that was kept aside (an ignored event: say a web form's mail
+    taken for an auto-reply) as the customer's: it joins or opens a case like any message of
+    theirs. Any other event is refused, with why."""
+    event = InboundEvent.objects.select_related(
+        "connector", "connector__client", "connector__default_queue"
+    ).get(pk=event.pk)
+    connector = event.connector
+    now = timezone.now()
+    message = None
+    if event.status == InboundStatus.IGNORED:
+        try:
+            messages = adapters.parse_all(
+                connector.adapter, bytes(event.payload), event.content_type, now=now
+            )
+        except adapters.AdapterError:
+            messages = []
+        message = next((m for m in messages if m.external_id == event.external_id and m.automatic), None)
+    if message is None:
+        raise ApplicationError(
+            f"Event {event.pk} is not an automatic message kept aside; only those are taken as the "
+            "customer's."
+        )
+    message = dataclasses.replace(message, automatic="", author_kind=AuthorKind.CUSTOMER)
+    ignored = InboundStatus.IGNORED.value
+    return _process(connector, event, message, recheck=True, now=now, claimable=(ignored, ignored))
 
 
 @dataclass(frozen=True)

@@ -436,3 +436,44 @@ def test_inbound_event_filters_offer_only_the_users_clients_connectors(client, s
         [str(alpha), "Alpha chat (alpha-chat)"]
     )
     assert "Beta SMS" not in response.content.decode()
+
+
+def _take(client, ids):
+    return client.post(
+        reverse("admin:connectors_inboundevent_changelist"),
+        {"action": "take_as_customer", "_selected_action": ids},
+        follow=True,
+    )
+
+
+def test_an_automatic_message_kept_aside_is_taken_as_the_customers(
+    client, supervisor_a, make_connector, post_event, client_b, queue_b
+):
+    """A web form's mail that looked automatic (Precedence: bulk): kept aside, then ingested from
+    admin as the customer's. A receipt is not a message; another client's event is out of reach."""
+    from cases.models import Customer, Interaction
+
+    email = make_connector("email")
+    post_event(email, fixture_bytes("email_vacation.eml"), content_type="message/rfc822")
+    kept = InboundEvent.objects.get(status="ignored")
+    sms = make_connector("sms", slug="alpha-receipts")
+    post_event(sms, b"MessageSid=SM-OUT-9&MessageStatus=delivered", content_type=FORM)
+    receipt = InboundEvent.objects.get(connector=sms)
+    beta = ConnectorFactory(client=client_b, default_queue=queue_b, adapter="email", slug="beta-mail")
+    post_event(beta, fixture_bytes("email_vacation.eml"), content_type="message/rfc822")
+    other = InboundEvent.objects.get(client=client_b)
+    assert (receipt.status, other.status) == ("ignored", "ignored")
+
+    client.force_login(supervisor_a)
+    shown = _messages(_take(client, [kept.pk, receipt.pk, other.pk]))
+    assert f"Event {receipt.pk} is not an automatic message kept aside; only those are taken" in shown[0]
+    assert "Ingested 1 message(s) as the customer's; 1 refused." in shown
+    kept.refresh_from_db()
+    assert (kept.status, kept.error, kept.attempts) == ("processed", "", 2)
+    interaction = Interaction.objects.get()
+    assert (interaction.author_kind, interaction.case.client_id) == ("customer", email.client_id)
+    assert Customer.objects.get(client=email.client).display_name == "Bob Beta"
+    assert InboundEvent.objects.filter(pk=other.pk, status="ignored").exists()
+    # Taken once: again, it is no longer kept aside.
+    assert "Ingested 0 message(s) as the customer's; 0 refused." in _messages(_take(client, [kept.pk]))
+    assert Case.objects.count() == 1
