@@ -664,7 +664,27 @@ def _case_opening(
     )
 
 
+def _own_mail(connector: Connector, message: InboundMessage) -> str:
+    """Why an inbound e-mail is Accord's own, come back (a reply copied to the support mailbox,
+    an alert sent to it): "" when it is not. Ingesting it would make Accord a customer of itself."""
+    if message.channel != Channel.EMAIL:
+        return ""
+    if _OWN_MESSAGE_ID.match(message.external_id):
+        return "Accord's own reply came back"
+    sender = str(message.metadata.get("from") or "").lower()
+    own = {
+        settings.DEFAULT_FROM_EMAIL.lower(),
+        str((connector.settings or {}).get("from_address") or "").lower(),
+    }
+    if sender and sender in own:
+        return f"sent from Accord's own address {sender}"
+    return ""
+
+
 def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
+    own = _own_mail(connector, message)
+    if own:
+        raise NotIngested(f"Not ingested: {own}.")
     if message.automatic and (connector.settings or {}).get("ingest_automatic") is True:
         # A mailbox that takes a web form's or a monitoring system's mail: the customer's.
         message = dataclasses.replace(message, automatic="", author_kind=AuthorKind.CUSTOMER)

@@ -270,3 +270,29 @@ def test_a_connector_can_take_automatic_mail_as_the_customers(make_connector, po
     client.force_login(agent_a)
     page = client.get(reverse("workspace:case", args=[interaction.case.public_id])).content.decode()
     assert "E-mail from customer" in page and "Automatic e-mail reply" not in page
+
+
+def test_accords_own_mail_coming_back_is_not_ingested(email_reply, post_event, settings):
+    """A reply copied back to the support mailbox, or an alert sent to it, would make Accord a
+    customer of itself (and its replies new cases)."""
+    email, _, reply = email_reply
+    copy = (
+        "From: support@alpha.example\r\nTo: Ann.Alpha@Example.com\r\n"
+        "Subject: Re: Router keeps restarting\r\n"
+        f"Message-ID: <accord.{reply.public_id}@alpha.example>\r\n"
+        "In-Reply-To: <CAF=router-1@mail.example.com>\r\n\r\nPlease try a factory reset.\r\n"
+    ).encode()
+    settings.DEFAULT_FROM_EMAIL = "accord@alpha.example"
+    alert = (
+        b"From: accord@alpha.example\r\nTo: support@alpha.example\r\nSubject: [Accord] 3 SLA alerts\r\n"
+        b"Message-ID: <alert-1@alpha.example>\r\nAuto-Submitted: auto-generated\r\n\r\n- BREACHED\r\n"
+    )
+    interactions = Interaction.objects.count()
+    first = post_event(email, copy, content_type=EML)
+    second = post_event(email, alert, content_type=EML)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["detail"] == "Not ingested: Accord's own reply came back."
+    assert second.json()["detail"] == "Not ingested: sent from Accord's own address accord@alpha.example."
+    assert Interaction.objects.count() == interactions
+    assert list(Customer.objects.values_list("display_name", flat=True)) == ["Ann Alpha"]
+    assert InboundEvent.objects.filter(status="ignored").count() == 2
