@@ -51,6 +51,21 @@ def make_connector(client_a, queue_a):
 
 
 @pytest.fixture
+def sla_policy_a(client_a):
+    """Client A's SLA policy: an hour to respond (first and next), a day to resolve (normal)."""
+    from tests.factories import SLAPolicyFactory
+
+    return SLAPolicyFactory(
+        client=client_a,
+        targets={
+            ("first_response", "normal"): 3600,
+            ("next_response", "normal"): 3600,
+            ("resolution", "normal"): 86400,
+        },
+    )
+
+
+@pytest.fixture
 def post_event(client):
     """`post_event(connector, body, content_type=..., timestamp=..., secret=..., headers=...)`."""
 

@@ -19,7 +19,7 @@ from connectors.models import InboundEvent
 from governance.models.escalation import SentimentScore
 from slas.models import SLAClock
 from tests.connectors.conftest import content_type_of, fixture_bytes
-from tests.factories import CaseFactory, InteractionFactory, SLAPolicyFactory
+from tests.factories import CaseFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,22 +28,20 @@ PLACEHOLDER = b"accord.00000000-0000-0000-0000-000000000000@alpha.example"
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
+def case_page(client, user, case: Case) -> str:
+    """The case's page in the agent workspace, as `user` sees it."""
+    client.force_login(user)
+    return client.get(reverse("workspace:case", args=[case.public_id])).content.decode()
+
+
 def naming(name: str, reply: Interaction) -> bytes:
     """The fixture, about `reply`: its Message-ID is the one Accord gave the reply."""
     return fixture_bytes(name).replace(PLACEHOLDER, f"accord.{reply.public_id}@alpha.example".encode())
 
 
 @pytest.fixture
-def email_reply(make_connector, post_fixture, agent_a, client_a, django_capture_on_commit_callbacks):
+def email_reply(make_connector, post_fixture, agent_a, sla_policy_a, django_capture_on_commit_callbacks):
     """Ann's e-mail opened a case under an SLA policy; an agent's reply was e-mailed to her."""
-    SLAPolicyFactory(
-        client=client_a,
-        targets={
-            ("first_response", "normal"): 3600,
-            ("next_response", "normal"): 3600,
-            ("resolution", "normal"): 86400,
-        },
-    )
     email = make_connector("email", settings={"from_address": "support@alpha.example"})
     assert post_fixture(email, "email_plain.eml").status_code == 201
     case = Case.objects.get()
@@ -147,8 +145,7 @@ def test_a_bounce_fails_the_reply_and_opens_nothing(email_reply, post_event, nam
 def test_a_bounce_shows_on_the_reply_in_the_agent_ui(email_reply, post_event, client, agent_a):
     email, case, reply = email_reply
     post_event(email, naming("email_bounce_postfix.eml", reply), content_type=EML)
-    client.force_login(agent_a)
-    page = client.get(reverse("workspace:case", args=[case.public_id])).content.decode()
+    page = case_page(client, agent_a, case)
     assert "Not delivered: bounced by Ann.Alpha@Example.com: 5.1.1" in page
 
 
@@ -224,8 +221,7 @@ def test_an_out_of_office_reply_joins_its_case_and_moves_no_clock(
 def test_an_out_of_office_reply_shows_as_automatic_in_the_agent_ui(email_reply, post_event, client, agent_a):
     email, case, reply = email_reply
     post_event(email, naming("email_out_of_office.eml", reply), content_type=EML)
-    client.force_login(agent_a)
-    page = client.get(reverse("workspace:case", args=[case.public_id])).content.decode()
+    page = case_page(client, agent_a, case)
     assert "Automatic e-mail reply" in page
     assert "Sent by a program: Auto-Submitted: auto-replied" in page
 
@@ -267,8 +263,7 @@ def test_a_connector_can_take_automatic_mail_as_the_customers(make_connector, po
     interaction = Interaction.objects.get()
     assert (interaction.author_kind, interaction.case.customer.display_name) == ("customer", "Bob Beta")
     assert interaction.metadata["automatic"] == "Precedence: bulk"  # still said, for the record
-    client.force_login(agent_a)
-    page = client.get(reverse("workspace:case", args=[interaction.case.public_id])).content.decode()
+    page = case_page(client, agent_a, interaction.case)
     assert "E-mail from customer" in page and "Automatic e-mail reply" not in page
 
 

@@ -13,8 +13,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories import SLAPolicyFactory
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FORM = "application/x-www-form-urlencoded"
@@ -23,18 +21,10 @@ CONTROL = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK")
 
 
 @pytest.fixture
-def realistic(make_connector, client_a, monkeypatch):
+def realistic(make_connector, sla_policy_a, monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)  # enqueue on the ORM broker, as in production
-    SLAPolicyFactory(
-        client=client_a,
-        targets={
-            ("first_response", "normal"): 3600,
-            ("next_response", "normal"): 3600,
-            ("resolution", "normal"): 86400,
-        },
-    )
     return make_connector("sms")
 
 
