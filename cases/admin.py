@@ -16,6 +16,7 @@ from .admin_actions import run_each
 from .admin_lists import GrowingListMixin, fixed_values_filter
 from .admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
 from .models import (
+    Attachment,
     Case,
     CaseEvent,
     Client,
@@ -274,8 +275,25 @@ class CaseAdmin(GrowingListMixin, ClientScopedAdmin):
         )
 
 
+class AttachmentInline(admin.TabularInline):
+    """The files kept with the interaction (downloaded from the agent workspace's timeline)."""
+
+    model = Attachment
+    extra = 0
+    can_delete = False
+    fields = ["position", "filename", "content_type", "size", "sha256"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Interaction)
 class InteractionAdmin(GrowingListMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    inlines = [AttachmentInline]
     list_date_field = "occurred_at"
     list_display = ["occurred_at", "case", "channel", "direction", "author_kind", "source", "delivery_status"]
     list_filter = ["channel", "direction", "author_kind", "delivery_status", scoped_filter("client")]

@@ -265,6 +265,39 @@ class Interaction(models.Model):
         return self.direction == Direction.OUTBOUND and self.author_kind == AuthorKind.AGENT
 
 
+def _attachment_path(instance: Attachment, filename: str) -> str:
+    # By content within the client: the same file twice is stored once, and a name a sender
+    # chose never reaches the file system.
+    return f"attachments/{instance.client_id}/{instance.sha256[:2]}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    """A file that came with an interaction (an e-mail's attachment), kept with its case.
+    `position` is its place among the message's attachments as `metadata["attachments"]` lists
+    them (one too large to keep is listed there, with no row here)."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    interaction = models.ForeignKey(
+        Interaction, on_delete=models.CASCADE, related_name="attachments", db_index=False
+    )
+    position = models.PositiveSmallIntegerField()
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["interaction", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["interaction", "position"], name="attachment_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
 class CaseEvent(models.Model):
     """The case's typed, append-only timeline: who did what, before and after, and why. It is
     the case's audit trail and the event log the SLA engine replays."""

@@ -8,11 +8,15 @@ caller's `expected_version` (optimistic locking), writes the rows and the case's
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -33,6 +37,7 @@ from .choices import (
     Priority,
 )
 from .models import (
+    Attachment,
     Case,
     CaseEvent,
     Client,
@@ -1007,6 +1012,44 @@ def _interaction_existing(client_id: int, source: str, external_id: str) -> Inte
 
 
 @transaction.atomic
+@dataclass(frozen=True)
+class AttachmentFile:
+    """A file to keep with an interaction: its place among the message's attachments, the name
+    and type its sender gave, and its bytes."""
+
+    position: int
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def attachments_keep(*, interaction: Interaction, files: Sequence[AttachmentFile]) -> list[Attachment]:
+    """Keep `files` with `interaction` (in the caller's transaction): each one stored once per
+    client by its content (a re-sent file is not written again), its row written in one
+    statement. A file over ACCORD_ATTACHMENT_MAX_BYTES is not kept (the message's metadata still
+    lists it). A file written for a transaction that then rolls back stays, unreferenced, under
+    its digest: a later delivery of the same message finds it."""
+    rows = []
+    for file in files:
+        if not file.content or len(file.content) > settings.ACCORD_ATTACHMENT_MAX_BYTES:
+            continue
+        row = Attachment(
+            client_id=interaction.client_id,
+            interaction=interaction,
+            position=file.position,
+            filename=(file.filename or f"attachment-{file.position + 1}")[:255],
+            content_type=(file.content_type or "application/octet-stream")[:120],
+            size=len(file.content),
+            sha256=hashlib.sha256(file.content).hexdigest(),
+        )
+        name = Attachment._meta.get_field("file").generate_filename(row, row.filename)
+        if not default_storage.exists(name):
+            name = default_storage.save(name, ContentFile(file.content))
+        row.file.name = name
+        rows.append(row)
+    return Attachment.objects.bulk_create(rows)
+
+
 def interaction_delivery_set(
     *, interaction: Interaction, delivery_status: str, detail: str = "", external_id: str = ""
 ) -> Interaction:

@@ -731,6 +731,14 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
                 case_locked=locked,
             )
             interaction, appended = result.interaction, result.created
+        if appended and message.files:
+            case_services.attachments_keep(
+                interaction=interaction,
+                files=[
+                    case_services.AttachmentFile(position, file.filename, file.content_type, file.content)
+                    for position, file in enumerate(message.files)
+                ],
+            )
         # A call's answer, after the call: on the same row, locked and written through `case`
         # when `locked` (else the first append locked a copy of its own, and so does each here).
         for follow_up in message.follow_ups:

@@ -145,6 +145,9 @@ class TimelineItem:
     interaction: Any = None
     call: dict = field(default_factory=dict)
     css: str = ""
+    # The files that came with the message: name, size, and the kept file's id (None: too large
+    # to keep, listed only).
+    files: list[dict] = field(default_factory=list)
 
 
 def _label(choices, value) -> str:
@@ -176,7 +179,21 @@ def _call_facts(metadata: dict) -> dict:
     return facts
 
 
-def _interaction_item(event) -> TimelineItem:
+def _files(interaction, kept: list) -> list[dict]:
+    by_position = {row.position: row for row in kept}
+    listed = (interaction.metadata or {}).get("attachments") or []
+    return [
+        {
+            "name": str(item.get("filename") or f"attachment {position + 1}"),
+            "size": item.get("size") or 0,
+            "id": by_position[position].pk if position in by_position else None,
+        }
+        for position, item in enumerate(listed)
+        if isinstance(item, dict)
+    ]
+
+
+def _interaction_item(event, kept: list) -> TimelineItem:
     interaction = event.interaction
     author = interaction.author
     if author is not None:
@@ -212,14 +229,22 @@ def _interaction_item(event) -> TimelineItem:
         interaction=interaction,
         call=_call_facts(interaction.metadata or {}) if interaction.channel == Channel.VOICE else {},
         css=f"item--{kind} item--{interaction.direction}",
+        files=_files(interaction, kept),
     )
 
 
-def timeline_item(event, *, user_names: dict[int, str], queue_names: dict[int, str]) -> TimelineItem:
+def timeline_item(
+    event,
+    *,
+    user_names: dict[int, str],
+    queue_names: dict[int, str],
+    attachments: dict[int, list] | None = None,
+) -> TimelineItem:
     """One case event as a timeline entry. `user_names` / `queue_names` resolve the ids that
-    assignment and queue events carry (fetched once for the page)."""
+    assignment and queue events carry, `attachments` the files kept with interactions, by
+    interaction id (each fetched once for the page)."""
     if event.kind == CaseEventKind.INTERACTION and event.interaction is not None:
-        return _interaction_item(event)
+        return _interaction_item(event, (attachments or {}).get(event.interaction_id, []))
     before, after = event.before or {}, event.after or {}
     kind, title, detail = "other", _label(CaseEventKind, event.kind), ""
     if event.kind == CaseEventKind.OPENED:

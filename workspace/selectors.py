@@ -6,7 +6,7 @@ that events refer to are resolved in one query per page."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, 
 from django.db.models.functions import Coalesce
 
 from cases.choices import UNRESOLVED_STATUSES, CaseEventKind, Channel
-from cases.models import Case, CaseEvent, CustomerIdentity, Queue
+from cases.models import Attachment, Case, CaseEvent, CustomerIdentity, Queue
 from governance.models import Escalation
 from slas.models import SLAClock
 
@@ -128,6 +128,8 @@ def case_clocks(*, case: Case) -> list[SLAClock]:
 class TimelinePage:
     events: list[CaseEvent]  # chronological
     has_earlier: bool
+    # The files kept with the page's interactions, by interaction id.
+    attachments: dict[int, list[Attachment]] = field(default_factory=dict)
 
     @property
     def first(self) -> CaseEvent | None:
@@ -150,7 +152,28 @@ def timeline_page(
         ]
     )
     has_earlier = len(rows) > size
-    return TimelinePage(events=list(reversed(rows[:size])), has_earlier=has_earlier)
+    events = list(reversed(rows[:size]))
+    return TimelinePage(events=events, has_earlier=has_earlier, attachments=_attachments_of(events))
+
+
+def _attachments_of(events: list[CaseEvent]) -> dict[int, list[Attachment]]:
+    """The files kept with the events' interactions: one query, and none when no message of the
+    page came with attachments."""
+    ids = [
+        event.interaction_id
+        for event in events
+        if event.interaction is not None and (event.interaction.metadata or {}).get("attachments")
+    ]
+    result: dict[int, list[Attachment]] = {}
+    if ids:
+        for row in Attachment.objects.filter(interaction_id__in=ids).order_by("interaction_id", "position"):
+            result.setdefault(row.interaction_id, []).append(row)
+    return result
+
+
+def case_attachment(*, case: Case, attachment_id: int) -> Attachment | None:
+    """A file kept with one of the case's interactions (the case is the seat's already)."""
+    return Attachment.objects.filter(pk=attachment_id, interaction__case_id=case.pk).first()
 
 
 def timeline_event(*, case: Case, event_id: int) -> CaseEvent | None:

@@ -21,5 +21,10 @@ urlpatterns = [
     path("cases/<uuid:public_id>/", views.case_detail, name="case"),
     path("cases/<uuid:public_id>/timeline/", views.case_timeline, name="case-timeline"),
     path("cases/<uuid:public_id>/clocks/", views.case_clocks, name="case-clocks"),
+    path(
+        "cases/<uuid:public_id>/attachments/<int:attachment_id>/",
+        views.case_attachment,
+        name="case-attachment",
+    ),
     path("cases/<uuid:public_id>/<slug:action>/", views.case_action, name="case-action"),
 ]

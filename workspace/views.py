@@ -20,7 +20,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -163,7 +163,9 @@ def _case_context(
         "sentiment": presenters.sentiment_label(case.sentiment),
         "clocks": presenters.clock_views(selectors.case_clocks(case=case), now),
         "timeline": [
-            presenters.timeline_item(event, user_names=user_names, queue_names=queue_names)
+            presenters.timeline_item(
+                event, user_names=user_names, queue_names=queue_names, attachments=timeline.attachments
+            )
             for event in timeline.events
         ],
         "timeline_has_earlier": timeline.has_earlier,
@@ -216,13 +218,34 @@ def case_timeline(request: HttpRequest, public_id) -> HttpResponse:
     context = {
         "case": case,
         "timeline": [
-            presenters.timeline_item(event, user_names=user_names, queue_names=queue_names)
+            presenters.timeline_item(
+                event, user_names=user_names, queue_names=queue_names, attachments=timeline.attachments
+            )
             for event in timeline.events
         ],
         "timeline_has_earlier": timeline.has_earlier,
         "timeline_first": timeline.first,
     }
     return render(request, "workspace/case/_timeline_items.html", context)
+
+
+@login_required
+@require_GET
+def case_attachment(request: HttpRequest, public_id, attachment_id: int) -> FileResponse:
+    """A file kept with one of the case's messages, to whoever may see the case: always as a
+    download (never shown inline, whatever type its sender gave it)."""
+    seat = _seat(request)
+    case = _case_or_404(seat, public_id)
+    attachment = selectors.case_attachment(case=case, attachment_id=attachment_id)
+    if attachment is None:
+        raise Http404("No such attachment.")
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The attachment's file is missing.") from exc
+    return FileResponse(
+        handle, as_attachment=True, filename=attachment.filename, content_type=attachment.content_type
+    )
 
 
 @login_required

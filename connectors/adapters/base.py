@@ -62,6 +62,15 @@ class FollowUp:
 
 
 @dataclass(frozen=True)
+class InboundFile:
+    """A file that came with a message (an e-mail attachment), as its sender named it."""
+
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """One contact, whatever the channel. `identities[0]` is the sender's primary identity.
     `thread_key` is stored on the interaction; `thread_refs` are the keys that join an open
@@ -85,6 +94,8 @@ class InboundMessage:
     # Why a program, not a person, sent it ("" for a person's message): an out-of-office reply
     # joins the case it belongs to without counting as the customer writing, and opens none.
     automatic: str = ""
+    # The files that came with it, in the order `metadata["attachments"]` lists them.
+    files: tuple[InboundFile, ...] = ()
 
 
 def sanitize_html(html: str) -> str:

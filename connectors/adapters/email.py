@@ -8,7 +8,8 @@
 - a reply's body is what the customer wrote: the quoted history under it ("On ... wrote:",
   "-----Original Message-----", in the languages mail-parser-reply knows) is cut off, the whole
   text kept as `metadata["quoted_text"]`; a forward keeps its forwarded message;
-- attachments recorded as metadata (file name, type, size), never stored;
+- attachments listed as metadata (file name, type, size) and handed over as files (kept with
+  the case by the ingestion, up to a size);
 - mail a program sent rather than a person (RFC 3834: an out-of-office or vacation reply, a
   mail-system notice) is marked `automatic`, with what gave it away, and comes from the system,
   not the customer: it joins a case it belongs to without counting as the customer writing
@@ -34,6 +35,7 @@ from .base import (
     SYSTEM,
     AdapterError,
     Identity,
+    InboundFile,
     InboundMessage,
     Receipt,
     digest,
@@ -80,22 +82,29 @@ def _part_text(part: EmailMessage) -> str:
     return content
 
 
-def _attachments(message: EmailMessage) -> list[dict]:
-    items = []
+def _attachments(message: EmailMessage) -> tuple[list[dict], tuple[InboundFile, ...]]:
+    """The message's attachments as metadata (name, type, size), and their files."""
+    items, files = [], []
     for part in message.iter_attachments():
         try:
-            payload = part.get_payload(decode=True) or b""
+            if part.get_content_type() == "message/rfc822":  # a forwarded message, attached
+                inner = part.get_payload()
+                payload = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+            else:
+                payload = part.get_payload(decode=True) or b""
         except Exception:  # a broken transfer encoding still lists the attachment
             payload = b""
+        filename = part.get_filename() or ""
         items.append(
             {
-                "filename": part.get_filename() or "",
+                "filename": filename,
                 "content_type": part.get_content_type(),
                 "size": len(payload),
                 "content_id": (part.get("Content-ID") or "").strip("<> "),
             }
         )
-    return items
+        files.append(InboundFile(filename, part.get_content_type(), payload))
+    return items, tuple(files)
 
 
 def _date(message: EmailMessage, now: datetime) -> datetime:
@@ -209,6 +218,7 @@ def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessag
         own = latest_reply(text)
         if own != text:
             text, quoted_text = own, text
+    attachments, files = _attachments(message)
     metadata = {
         "message_id": external_id,
         "from": address.addr_spec,
@@ -216,7 +226,7 @@ def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessag
         "subject": subject,
         "in_reply_to": in_reply_to[0] if in_reply_to else "",
         "references": references,
-        "attachments": _attachments(message),
+        "attachments": attachments,
         "charset": (body_part.get_content_charset() if body_part is not None else None) or "",
     }
     if html:
@@ -244,6 +254,7 @@ def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessag
         metadata=metadata,
         author_kind=SYSTEM if automatic else CUSTOMER,
         automatic=automatic,
+        files=files,
     )
 
 
