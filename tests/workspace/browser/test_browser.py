@@ -198,3 +198,51 @@ def test_hostile_message_content_never_runs(open_session, make_case, worker_a, c
     assert page.evaluate("window.__xss") is None
     agent.screenshot("06-hostile-content-via-connector")
     agent.assert_clean()
+
+
+def test_an_emails_attachment_downloads_and_its_quoted_history_unfolds(
+    open_session, worker_a, client_a, queue_a
+):
+    """A hostile attachment (HTML with a script, a name made of markup) is only ever downloaded;
+    a reply shows its own words with the quoted history folded under them."""
+    connector = ConnectorFactory(client=client_a, adapter="email", slug="mail-alpha", default_queue=queue_a)
+    hostile_name = "<img src=x onerror=window.__xss=9>.html"
+    first = (
+        "From: Ann Alpha <ann.alpha@example.com>\r\nTo: support@alpha.example\r\n"
+        "Subject: Invoice\r\nMessage-ID: <inv-1@example.com>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        '--b\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\nMy invoice is attached.\r\n'
+        '--b\r\nContent-Type: text/html; name="invoice.html"\r\n'
+        f'Content-Disposition: attachment; filename="{hostile_name}"\r\n\r\n'
+        "<script>window.__xss = 10</script><p>Invoice</p>\r\n--b--\r\n"
+    ).encode()
+    opened = connector_services.inbound_receive(connector=connector, raw=first)
+    assert opened.outcome == "processed"
+    reply = (
+        b"From: Ann Alpha <ann.alpha@example.com>\r\nTo: support@alpha.example\r\n"
+        b"Subject: Re: Invoice\r\nMessage-ID: <inv-2@example.com>\r\nIn-Reply-To: <inv-1@example.com>\r\n"
+        b"References: <inv-1@example.com>\r\n\r\n"
+        b"Any news?\r\n\r\nOn Mon, Mar 3, 2025 at 10:00 AM Ann Alpha <ann.alpha@example.com> wrote:\r\n"
+        b"> My invoice is attached.\r\n"
+    )
+    assert connector_services.inbound_receive(connector=connector, raw=reply).case == opened.case
+
+    agent = open_session("agent")
+    page = agent.page
+    agent.log_in("agent-a")
+    page.goto(f"/cases/{opened.case.public_id}/")
+    timeline = page.locator("#case-timeline")
+    expect(timeline).to_contain_text("Any news?")
+    quoted = timeline.locator("details.item__quoted")
+    expect(quoted.locator(".item__body")).not_to_be_visible()
+    quoted.locator("summary").click()
+    expect(quoted.locator(".item__body")).to_contain_text("> My invoice is attached.")
+    link = timeline.locator(".item__files a")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename.endswith(".html")
+    page.wait_for_timeout(300)
+    assert page.url.endswith(f"/cases/{opened.case.public_id}/")  # stayed: nothing was shown
+    assert page.evaluate("window.__xss") is None
+    agent.screenshot("07-email-attachment-and-quoted-text")
+    agent.assert_clean()
