@@ -4,7 +4,7 @@ one service, shape the output."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from django.http import Http404
+from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -193,7 +193,14 @@ class InteractionViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericViewS
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilterSet
     pagination_class = KeysetPagination
-    required_permissions = {"list": ["cases.view_interaction"], "create": ["cases.add_interaction"]}
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = UUID_PATTERN
+    required_permissions = {
+        "list": ["cases.view_interaction"],
+        "create": ["cases.add_interaction"],
+        "attachment": ["cases.view_interaction"],
+    }
 
     def get_queryset(self):
         queryset = Interaction.objects.filter(case_id=self.get_case().pk).order_by("occurred_at", "id")
@@ -219,6 +226,45 @@ class InteractionViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericViewS
         return Response(
             InteractionSerializer(result.interaction).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    def perform_content_negotiation(self, request, force=False):
+        # A file answers whatever the caller accepts (Accept: application/octet-stream included).
+        return super().perform_content_negotiation(request, force=force or self.action == "attachment")
+
+    @extend_schema(
+        parameters=[
+            CASE_ID_PARAMETER,
+            OpenApiParameter(
+                "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The interaction's id."
+            ),
+            OpenApiParameter(
+                "position",
+                OpenApiTypes.INT,
+                OpenApiParameter.PATH,
+                description="The attachment's place in the interaction's metadata.attachments, from 0.",
+            ),
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        summary="Download a file that came with the message (an e-mail attachment)",
+        description=(
+            "The file at `position` in the interaction's `metadata.attachments`, as a download with "
+            "the type and name its sender gave it. 404 when there is none there, or when it was "
+            "larger than Accord keeps."
+        ),
+    )
+    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<position>[0-9]{1,4})")
+    def attachment(self, request, *args, **kwargs):
+        interaction = self.get_object()
+        kept = interaction.attachments.filter(position=int(kwargs["position"])).first()
+        if kept is None:
+            raise Http404
+        try:
+            handle = kept.file.open("rb")
+        except FileNotFoundError as exc:
+            raise Http404 from exc
+        return FileResponse(
+            handle, as_attachment=True, filename=kept.filename, content_type=kept.content_type
         )
 
 
