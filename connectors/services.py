@@ -1023,10 +1023,29 @@ def _email_reply(connector: Connector, interaction: Interaction) -> str:
     subject = meta.get("subject") or case.subject
     if not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
+    copied = _reply_copies(meta, recipient, from_address)
     EmailMessage(
-        subject=subject, body=interaction.body, from_email=from_address, to=[recipient], headers=headers
+        subject=subject,
+        body=interaction.body,
+        from_email=from_address,
+        to=[recipient],
+        cc=copied,
+        headers=headers,
     ).send()
-    return f"e-mailed to {recipient}"
+    return f"e-mailed to {recipient}" + (f", copied to {', '.join(copied)}" if copied else "")
+
+
+def _reply_copies(meta: dict, recipient: str, from_address: str) -> list[str]:
+    """Whom the customer's last e-mail copied (Cc): the reply copies them too, as "reply all"
+    does, but for the support addresses the mail was sent to and Accord's own."""
+    ours = {from_address.lower(), settings.DEFAULT_FROM_EMAIL.lower(), recipient.lower()}
+    ours.update(str(address).lower() for address in meta.get("to") or [])
+    result: list[str] = []
+    for address in meta.get("cc") or []:
+        if isinstance(address, str) and address.lower() not in ours:
+            ours.add(address.lower())
+            result.append(address)
+    return result
 
 
 def _post_reply(connector: Connector, interaction: Interaction) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """E-mail: a raw RFC 822 / MIME message (stdlib `email`, policy=default).
 
-- From (address and display name), To, Subject (encoded words decoded), Date;
+- From (address and display name), To, Cc, Reply-To, Subject (encoded words decoded), Date;
 - Message-ID is the external id and the thread key (without angle brackets); In-Reply-To and
   References are the thread references that join the open case;
 - text/plain preferred; HTML-only mail converted to text, the HTML kept sanitized (nh3);
@@ -237,6 +237,10 @@ def parse(raw: bytes, content_type: str = "", *, now: datetime) -> InboundMessag
     reply_addresses = [a.addr_spec for a in getattr(reply_to, "addresses", ()) if a.addr_spec]
     if reply_addresses:
         metadata["reply_to"] = reply_addresses[0]
+    cc_header = _header(message, "Cc")
+    copied = [a.addr_spec for a in getattr(cc_header, "addresses", ()) if a.addr_spec and "@" in a.addr_spec]
+    if copied:
+        metadata["cc"] = copied[:50]
     automatic = automatic_reason(message, address.addr_spec)
     if automatic:
         metadata["automatic"] = automatic

@@ -40,6 +40,27 @@ def test_email_reply_is_threaded_and_marked_sent(
     assert case.first_responded_at == reply.occurred_at
 
 
+def test_email_reply_copies_whom_the_customer_copied(
+    make_connector, post_event, agent_a, django_capture_on_commit_callbacks
+):
+    email = make_connector("email", settings={"from_address": "support@alpha.example"})
+    raw = fixture_bytes("email_plain.eml").replace(
+        b"To: support@alpha-telecom.example\r\n",
+        b"To: support@alpha-telecom.example\r\n"
+        b"Cc: Bob Beta <bob@example.com>, support@alpha.example, SUPPORT@alpha-telecom.example,"
+        b" Ann.Alpha@Example.com\r\n",
+    )
+    post_event(email, raw, content_type="message/rfc822")
+    case = Case.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = services.reply_send(case=case, body="We are on it.", actor=agent_a)
+    [sent] = mail.outbox
+    # Not the support addresses it was sent to, nor Accord's own, nor the customer twice.
+    assert (sent.to, sent.cc) == (["Ann.Alpha@Example.com"], ["bob@example.com"])
+    reply.refresh_from_db()
+    assert reply.metadata["delivery_detail"] == "e-mailed to Ann.Alpha@Example.com, copied to bob@example.com"
+
+
 def test_reply_is_not_sent_before_commit_and_never_when_rolled_back(make_connector, post_fixture, agent_a):
     from django.db import transaction
 
