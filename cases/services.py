@@ -573,6 +573,29 @@ def _user_serves(user, client_id: int) -> bool:
     return user.is_superuser or user.served_clients.filter(pk=client_id).exists()
 
 
+_STATUS_EVENT_KINDS = (
+    CaseEventKind.OPENED,
+    CaseEventKind.STATUS_CHANGED,
+    CaseEventKind.RESOLVED,
+    CaseEventKind.REOPENED,
+    CaseEventKind.CLOSED,
+)
+
+
+def _after_last_status_change(case: Case, when: datetime) -> datetime:
+    """When a message changes the case's status: at the message's time, but never before the
+    case's last status change. A late message (an e-mail dated before the case was set pending)
+    reopens the case after that change, so that the SLA engine, replaying the case in time
+    order, ends with the status the case has (and its clocks running)."""
+    last = (
+        CaseEvent.objects.filter(case_id=case.pk, kind__in=_STATUS_EVENT_KINDS)
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    return max(when, last) if last is not None else when
+
+
 def _change_status(case: Case, new_status: str, who: Actor, *, occurred_at: datetime, reason: str) -> None:
     """Apply one checked transition to a locked case and record it (no save)."""
     old = case.status
@@ -995,10 +1018,12 @@ def interaction_append(
                 case.first_responded_at = when
                 fields.append("first_responded_at")
             if case.status == CaseStatus.NEW:
-                _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="agent replied")
+                at = max(when, case.opened_at)  # the one status event so far is the opening
+                _change_status(case, CaseStatus.OPEN, who, occurred_at=at, reason="agent replied")
                 fields.append("status")
         elif author_kind == AuthorKind.CUSTOMER and case.status == CaseStatus.PENDING:
-            _change_status(case, CaseStatus.OPEN, who, occurred_at=when, reason="customer replied")
+            at = _after_last_status_change(case, when)
+            _change_status(case, CaseStatus.OPEN, who, occurred_at=at, reason="customer replied")
             fields.append("status")
         _bump(case, fields)
         return AppendResult(interaction, created=True)

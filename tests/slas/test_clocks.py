@@ -493,3 +493,26 @@ def test_standalone_clock_refuses_another_clients_calendar(client_a, client_b, p
             calendar=BusinessCalendarFactory(client=client_b),
             started_at=T0,
         )
+
+
+def test_a_late_message_on_a_pending_case_reopens_it_after_the_pending_change(client_a, policy):
+    """A customer's e-mail dated before the case was set pending arrives after it: the case
+    reopens, and its clocks run again (the reopening is not dated before the pending change,
+    where a replay in time order would have left the clocks paused on an open case)."""
+    case = _open(client_a)
+    _reply(case, T0 + timedelta(minutes=30))
+    case.refresh_from_db()
+    cases.case_status_set(
+        case=case, status=CaseStatus.PENDING, actor=None, occurred_at=T0 + timedelta(hours=1)
+    )
+    case.refresh_from_db()
+    _customer(case, T0 + timedelta(minutes=50))  # its Date: before the pending change
+    case.refresh_from_db()
+    assert case.status == CaseStatus.OPEN
+    assert CaseSLA.objects.get(case=case).engine_state["status"] == CaseStatus.OPEN
+    res = _clock(case, RES)
+    assert (res.state, res.paused_since) == ("running", None)
+    assert res.due_at == T0 + timedelta(hours=8)  # paused for no time at all
+    assert sla_sweep(now=T0 + timedelta(hours=9)).breached >= 1
+    res.refresh_from_db()
+    assert res.breached_at == T0 + timedelta(hours=8)
