@@ -71,6 +71,18 @@ class EscalationSerializer(serializers.ModelSerializer):
             "close_reason",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "context_summary": {
+                "help_text": "The summary handed to the next tier. Staff only: it quotes the BPO's "
+                "internal notes, so a client system's key gets it empty."
+            }
+        }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("client_system"):
+            data["context_summary"] = ""
+        return data
 
 
 class EscalationInputSerializer(serializers.Serializer):

@@ -92,4 +92,7 @@ class CaseEscalationViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericVi
                 move_to_queue=queue,
                 expected_version=expected,
             )
-        return Response(EscalationSerializer(escalation).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(escalation).data, status=status.HTTP_201_CREATED)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "client_system": self.is_client_system()}

@@ -49,7 +49,9 @@ def test_a_client_system_escalates_as_the_client(case_a, client_a):
         "Specialists",
         "voice",
     )
-    assert "Router keeps restarting" in body["context_summary"]
+    # The summary for the next tier quotes the BPO's internal notes: a client system gets none.
+    assert body["context_summary"] == ""
+    assert "Router keeps restarting" in Escalation.objects.get().context_summary
     case_a.refresh_from_db()
     assert case_a.tier == 2
     escalation = Escalation.objects.get()
@@ -66,6 +68,27 @@ def test_staff_escalate_in_their_own_name_to_a_chosen_tier(case_a, agent_a):
     assert response.status_code == 201, response.content
     assert (response.json()["trigger"], response.json()["to_tier"]) == ("manual", 3)
     assert Escalation.objects.get().requested_by == agent_a
+
+
+def test_internal_notes_in_the_summary_never_reach_a_client_system(case_a, client_a, agent_a):
+    from cases import services as case_services
+
+    case_services.interaction_append(
+        case=case_a,
+        channel="email",
+        direction="note",
+        author_kind="agent",
+        author=agent_a,
+        body="INTERNAL: known fraudster, do not refund",
+    )
+    staff = APIClient()
+    staff.force_login(agent_a)
+    made = staff.post(_url(case_a), {"reason": "Needs the liaison"}, format="json")
+    assert made.status_code == 201, made.content
+    assert "known fraudster" in made.json()["context_summary"]  # staff see the notes
+    for scope in (ApiKeyScope.READ, ApiKeyScope.READ_WRITE):
+        listed = _key(client_a, scope).get(_url(case_a)).json()["results"]
+        assert [row["context_summary"] for row in listed] == [""]
 
 
 def test_read_keys_and_other_clients_change_nothing(case_a, client_a, client_b):
