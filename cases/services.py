@@ -929,6 +929,18 @@ class AppendResult:
     created: bool
 
 
+def _sent_again(existing: Interaction, case: Case, direction: str, same_case_only: bool) -> AppendResult:
+    """The answer for a message whose key is taken: the message itself, sent again, unless
+    `same_case_only` and the key names another case's message or one of another kind."""
+    if same_case_only and (existing.case_id != case.pk or existing.direction != direction):
+        raise ApplicationError.for_field(
+            "external_id",
+            "This external id already names another message (of another case, or of another kind); "
+            "give this one its own.",
+        )
+    return AppendResult(existing, created=False)
+
+
 def interaction_append(
     *,
     case: Case,
@@ -945,6 +957,7 @@ def interaction_append(
     metadata: dict | None = None,
     delivery_status: str = "",
     case_locked: bool = False,
+    same_case_only: bool = False,
 ) -> AppendResult:
     """Append one interaction to the case's timeline, exactly once per `(source, external_id)`.
     `case_locked`: the caller read `case` with its row lock in the current transaction (the
@@ -956,6 +969,10 @@ def interaction_append(
     pending case reopens the conversation (pending -> open). Interactions cannot be added to a
     closed case. An inbound message of the system (an out-of-office reply) is recorded and
     changes nothing else.
+
+    `same_case_only` (a client system's ids, through the API): the external id recognises a
+    message sent again only on this case and of this kind; one naming another case's message, or
+    a note, is refused (it is another message, whose id was reused), never answered with it.
     """
     errors: dict[str, list[str]] = {}
     if channel not in _CHANNELS:
@@ -977,7 +994,7 @@ def interaction_append(
         if case.status == CaseStatus.CLOSED:
             existing = _interaction_existing(case.client_id, source, external_id)
             if existing is not None:  # a re-delivery of a message the case took before it closed
-                return AppendResult(existing, created=False)
+                return _sent_again(existing, case, direction, same_case_only)
             raise ApplicationError("A closed case takes no new interactions; open a new case.")
         who = Actor.of(actor if actor is not None else author)
         interaction = row_build(
@@ -1001,7 +1018,7 @@ def interaction_append(
             existing = _interaction_existing(case.client_id, source, external_id)
             if existing is None:  # the conflict was on something else than the message's key
                 raise IntegrityError(f"Interaction of case {case.pk} refused by a unique constraint.")
-            return AppendResult(existing, created=False)
+            return _sent_again(existing, case, direction, same_case_only)
         fields = ["last_activity_at"]
         entries = []
         if channel != case.current_channel and direction != Direction.NOTE:

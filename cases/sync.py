@@ -199,7 +199,9 @@ def _append_interactions(case: Case, interactions: Sequence[dict], actor: Any) -
     created = False
     now = timezone.now()
     for item in sorted(interactions, key=lambda i: i.get("occurred_at") or now):
-        result = services.interaction_append(case=case, actor=actor, source="api", **item)
+        result = services.interaction_append(
+            case=case, actor=actor, source="api", same_case_only=True, **item
+        )
         created = created or result.created
     if created:
         case = Case.objects.get(pk=case.pk)

@@ -221,6 +221,7 @@ class InteractionViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericViewS
             author=author,
             actor=self.actor(),
             source="api",
+            same_case_only=True,
             **values,
         )
         return Response(

@@ -17,7 +17,7 @@ from cases.api.serializers import (
     PastDateTimeField,
     StrictCharField,
 )
-from cases.choices import CaseStatus, Channel, Priority
+from cases.choices import CaseStatus, Channel, Direction, Priority
 from cases.models import Case
 from cases.sync import BULK_MAX_ITEMS
 
@@ -170,6 +170,11 @@ class SyncInteractionSerializer(InteractionInputSerializer):
     external_id = StrictCharField(
         max_length=255, help_text="Required in sync: re-sending the item never duplicates the interaction."
     )
+
+    def validate_direction(self, value):
+        if value == Direction.NOTE and self.context.get("client_system"):
+            raise serializers.ValidationError("Client systems write inbound or outbound messages, not notes.")
+        return value
 
 
 class CaseWriteSerializer(serializers.Serializer):

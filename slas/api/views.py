@@ -192,6 +192,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
 
     # --- create, sync ------------------------------------------------------------------------------
 
+    def _input_context(self) -> dict:
+        """What input validation knows of the caller: a client system (an API key) or staff."""
+        return {"request": self.request, "client_system": request_api_key(self.request) is not None}
+
     def _sync_client(self, queue_id: int | None = None) -> Client:
         key = request_api_key(self.request)
         if key is not None:
@@ -215,7 +219,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
         summary="Open a case (historical opened_at allowed)",
     )
     def create(self, request, *args, **kwargs):
-        data = CaseCreateSerializer(data=request.data)
+        data = CaseCreateSerializer(data=request.data, context=self._input_context())
         data.is_valid(raise_exception=True)
         values = data.validated_data
         client = self._sync_client(values["queue_id"])
@@ -255,7 +259,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
     )
     @get_by_external_id.mapping.put
     def upsert_by_external_id(self, request, external_id: str, *args, **kwargs):
-        data = CaseWriteSerializer(data=request.data)
+        data = CaseWriteSerializer(data=request.data, context=self._input_context())
         data.is_valid(raise_exception=True)
         values = data.validated_data
         client = self._sync_client(values.get("queue_id") if request_api_key(request) is None else None)
@@ -292,7 +296,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
     def bulk(self, request, *args, **kwargs):
         # A malformed request (wrong types, unknown choices) is refused whole, naming each bad
         # item's fields; what the case services refuse is reported per item.
-        data = CaseBulkRequestSerializer(data=request.data)
+        data = CaseBulkRequestSerializer(data=request.data, context=self._input_context())
         if not data.is_valid():
             errors = dict(data.errors)
             items = errors.pop("items", None)
