@@ -3,13 +3,20 @@
 Every client-scoped ModelAdmin in Accord subclasses `ClientScopedAdmin` (or the inline
 variant). Scoping the queryset also scopes change pages by URL (another client's row is a 404
 redirect) and autocomplete (Django's autocomplete view searches the target admin's queryset).
+django-simple-history's history pages do not go through the queryset (its list falls back to
+the row's last version, its version page reads the version directly): `ClientScopedMixin`
+checks the row first, and past versions are read only (`PastVersionsReadOnlyMixin`: reverting
+saved a whole past version through the form, around the services and their rules).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
 
 from .access import client_ids_for_user
 from .models import Client
@@ -55,10 +62,37 @@ def scoped_filter(field_path: str, *, in_use_only: bool = False) -> tuple:
     return (field_path, admin.RelatedOnlyFieldListFilter if in_use_only else ScopedRelatedFieldListFilter)
 
 
-class ClientScopedMixin:
+class PastVersionsReadOnlyMixin:
+    """simple-history's page of a past version shows it; it never saves it back."""
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("Past versions are read only: change the current one.")
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
+
+
+class ClientScopedMixin(PastVersionsReadOnlyMixin):
     """Filter by the user's clients. `client_lookup` is the path to the client from the model."""
 
     client_lookup = "client"
+
+    def _in_scope_or_404(self, request, object_id) -> None:
+        if request.user.is_superuser:  # also sees a deleted row's history
+            return
+        try:
+            found = self.get_queryset(request).filter(pk=unquote(object_id)).exists()
+        except (ValueError, ValidationError):
+            found = False
+        if not found:
+            raise Http404("No such row among your clients'.")
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

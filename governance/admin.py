@@ -32,7 +32,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 import slas.admin  # noqa: F401 - the Breach and Case admins extended below are registered there
 from cases.admin_actions import run_each
-from cases.admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
+from cases.admin_scoping import (
+    ClientScopedAdmin,
+    ClientScopedMixin,
+    PastVersionsReadOnlyMixin,
+    ReadOnlyAdminMixin,
+    scoped_filter,
+)
 from cases.models import Case
 from config.errors import ApplicationError
 from slas.models import Breach
@@ -252,7 +258,7 @@ class EscalationRuleAdmin(ClientScopedMixin, SimpleHistoryAdmin):
 
 
 @admin.register(RootCause)
-class RootCauseAdmin(SimpleHistoryAdmin):
+class RootCauseAdmin(PastVersionsReadOnlyMixin, SimpleHistoryAdmin):
     list_display = ["__str__", "code", "parent", "is_active"]
     list_filter = ["is_active", ("parent", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "code", "parent__name"]

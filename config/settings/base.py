@@ -161,6 +161,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # who may see the case; never under a public URL.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 ACCORD_ATTACHMENT_MAX_BYTES = env.int("ACCORD_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# Past versions are read only in admin (cases.admin_scoping): no Revert button.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -79,6 +79,37 @@ def test_other_clients_change_pages_are_not_reachable_by_url(client, two_clients
         assert response.redirect_chain[-1][0] == reverse("admin:index")
 
 
+@pytest.mark.parametrize("role_fixture", ["agent_a", "supervisor_a", "governance_a"])
+def test_other_clients_history_pages_are_not_reachable_and_past_versions_never_save(
+    client, two_clients, role_fixture, request
+):
+    """simple-history's pages bypass the admin's queryset: each is checked against it."""
+    case_a, case_b = two_clients
+    client.force_login(request.getfixturevalue(role_fixture))
+    for model, obj in [("customer", case_b.customer), ("queue", case_b.queue), ("client", case_b.client)]:
+        version = type(obj).history.filter(id=obj.pk).latest("history_id").history_id
+        listing = client.get(reverse(f"admin:cases_{model}_history", args=[obj.pk]))
+        page = client.get(reverse(f"admin:cases_{model}_simple_history", args=[obj.pk, version]))
+        assert (listing.status_code, page.status_code) == (404, 404), model
+        revert = client.post(
+            reverse(f"admin:cases_{model}_simple_history", args=[obj.pk, version]),
+            {"client": case_a.client_id, "name": "hijacked", "display_name": "hijacked"},
+        )
+        assert revert.status_code == 404, model
+    case_b.customer.refresh_from_db()
+    case_b.queue.refresh_from_db()
+    assert (case_b.customer.client_id, case_b.queue.client_id) == (case_b.client_id, case_b.client_id)
+    # Their own client's history: readable, and a past version is never saved back.
+    own = case_a.queue
+    version = type(own).history.filter(id=own.pk).latest("history_id").history_id
+    assert client.get(reverse("admin:cases_queue_history", args=[own.pk])).status_code == 200
+    url = reverse("admin:cases_queue_simple_history", args=[own.pk, version])
+    assert client.post(url, {"name": "reverted", "client": case_a.client_id}).status_code == 403
+    own.refresh_from_db()
+    assert own.name != "reverted"
+    assert client.get(reverse("admin:cases_queue_history", args=["not-a-number"])).status_code == 404
+
+
 def test_autocomplete_does_not_leak_other_clients(client, two_clients, supervisor_a):
     case_a, _ = two_clients
     client.force_login(supervisor_a)
