@@ -15,6 +15,7 @@ from . import services
 from .admin_actions import run_each
 from .admin_lists import GrowingListMixin, fixed_values_filter
 from .admin_scoping import ClientScopedAdmin, ClientScopedMixin, ReadOnlyAdminMixin, scoped_filter
+from .choices import Role
 from .models import (
     Attachment,
     Case,
@@ -116,7 +117,9 @@ class CustomerAdmin(GrowingListMixin, ClientScopedMixin, SimpleHistoryAdmin):
             inline_form.instance.client_id = form.instance.client_id
         super().save_formset(request, form, formset, change)
 
-    @admin.action(description="Merge the two selected customers (the older one survives)")
+    @admin.action(
+        description="Merge the two selected customers (the older one survives)", permissions=["change"]
+    )
     def merge_selected(self, request, queryset):
         customers = list(queryset.order_by("created_at", "pk"))
         if len(customers) != 2:
@@ -244,7 +247,16 @@ class CaseAdmin(GrowingListMixin, ClientScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Assign to me", permissions=["change"])
+    def has_supervise_permission(self, request) -> bool:
+        """The case actions here act on any case of the user's clients, whoever holds it: a
+        supervisor's (or a superuser's). Agents work their cases in the workspace, under its
+        rules (their own cases and their queues' unassigned ones)."""
+        user = request.user
+        return user.is_superuser or (
+            self.has_change_permission(request) and user.groups.filter(name=Role.SUPERVISOR).exists()
+        )
+
+    @admin.action(description="Assign to me", permissions=["supervise"])
     def assign_to_me(self, request, queryset):
         run_each(
             self,
@@ -254,7 +266,7 @@ class CaseAdmin(GrowingListMixin, ClientScopedAdmin):
             lambda case: services.case_assign(case=case, assignee=request.user, actor=request.user),
         )
 
-    @admin.action(description="Resolve", permissions=["change"])
+    @admin.action(description="Resolve", permissions=["supervise"])
     def resolve_selected(self, request, queryset):
         run_each(
             self,
@@ -264,7 +276,7 @@ class CaseAdmin(GrowingListMixin, ClientScopedAdmin):
             lambda case: services.case_resolve(case=case, actor=request.user, reason="resolved in admin"),
         )
 
-    @admin.action(description="Close (resolved cases only)", permissions=["change"])
+    @admin.action(description="Close (resolved cases only)", permissions=["supervise"])
     def close_selected(self, request, queryset):
         run_each(
             self,

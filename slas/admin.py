@@ -149,7 +149,10 @@ class BusinessCalendarAdmin(ClientScopedMixin, SimpleHistoryAdmin):
         }
         return TemplateResponse(request, "admin/slas/calendar_import.html", context)
 
-    @admin.action(description="Generate holidays (this year and next) from the calendar's country")
+    @admin.action(
+        description="Generate holidays (this year and next) from the calendar's country",
+        permissions=["change"],
+    )
     def generate_holidays(self, request, queryset):
         year = timezone.now().year
         for calendar in queryset:

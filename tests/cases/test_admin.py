@@ -136,8 +136,8 @@ def test_search_finds_case_by_identity_value(client, two_clients, agent_a):
     assert list(response.context["cl"].result_list) == []
 
 
-def test_case_admin_actions_call_services(client, case_a, agent_a):
-    client.force_login(agent_a)
+def test_case_admin_actions_call_services(client, case_a, supervisor_a):
+    client.force_login(supervisor_a)
     response = client.post(
         reverse("admin:cases_case_changelist"),
         {"action": "assign_to_me", "_selected_action": [case_a.pk]},
@@ -145,7 +145,7 @@ def test_case_admin_actions_call_services(client, case_a, agent_a):
     )
     assert response.status_code == 200
     case_a.refresh_from_db()
-    assert (case_a.assignee, case_a.version) == (agent_a, 2)
+    assert (case_a.assignee, case_a.version) == (supervisor_a, 2)
     client.post(
         reverse("admin:cases_case_changelist"), {"action": "close_selected", "_selected_action": [case_a.pk]}
     )
@@ -153,13 +153,41 @@ def test_case_admin_actions_call_services(client, case_a, agent_a):
     assert case_a.status == CaseStatus.NEW  # a new case cannot be closed; refused, unchanged
 
 
-def test_admin_action_cannot_touch_another_clients_case(client, case_a, case_b, agent_a):
-    client.force_login(agent_a)
+def test_admin_action_cannot_touch_another_clients_case(client, case_a, case_b, supervisor_a):
+    client.force_login(supervisor_a)
     client.post(
         reverse("admin:cases_case_changelist"), {"action": "assign_to_me", "_selected_action": [case_b.pk]}
     )
     case_b.refresh_from_db()
     assert (case_b.assignee, case_b.version) == (None, 1)
+
+
+def test_agents_work_cases_in_the_workspace_not_through_admin_actions(client, case_a, agent_a, client_a):
+    """The admin's case actions act on any case, whoever holds it: supervisors' only. An agent
+    could otherwise take a colleague's case the workspace would not let them pick up."""
+    colleague = UserFactory(username="colleague-a", role=Role.AGENT, clients=[client_a])
+    services.case_assign(case=case_a, assignee=colleague, actor=None)
+    client.force_login(agent_a)
+    page = client.get(reverse("admin:cases_case_changelist"))
+    assert "assign_to_me" not in page.content.decode()
+    for action in ("assign_to_me", "resolve_selected"):
+        client.post(
+            reverse("admin:cases_case_changelist"), {"action": action, "_selected_action": [case_a.pk]}
+        )
+    case_a.refresh_from_db()
+    assert (case_a.assignee, case_a.status) == (colleague, CaseStatus.NEW)
+
+
+def test_read_only_roles_cannot_merge_customers(client, client_a, governance_a):
+    one = services.customer_create(client=client_a, identities=[("email", "one@example.com")])
+    two = services.customer_create(client=client_a, identities=[("email", "two@example.com")])
+    client.force_login(governance_a)
+    client.post(
+        reverse("admin:cases_customer_changelist"),
+        {"action": "merge_selected", "_selected_action": [one.pk, two.pk]},
+    )
+    two.refresh_from_db()
+    assert two.merged_into is None
 
 
 def test_customer_inline_normalizes_and_refuses_bad_identity(client, customer_a, supervisor_a):
