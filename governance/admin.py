@@ -18,10 +18,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
+from django import forms as django_forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -1407,8 +1410,35 @@ def _diff_lines(base: dict, proposed: dict) -> list[dict]:
 # --- Contracts and scorecards --------------------------------------------------------------------------
 
 
+class ContractTermFormSet(BaseInlineFormSet):
+    """A contract's terms, checked as a whole: each against the client's other terms (the model
+    reads the client, set here from the contract before validation) and against each other."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.client_id = self.instance.client_id
+        return form
+
+    def clean(self):
+        super().clean()
+        seen: list[tuple[tuple, date, date]] = []
+        for form in self.forms:
+            if not form.is_valid() or self._should_delete_form(form) or not form.cleaned_data:
+                continue
+            data = form.cleaned_data
+            key = (data.get("kpi"), data.get("channel") or "")
+            start, end = data.get("effective_from") or date.min, data.get("effective_to") or date.max
+            if any(key == k and start <= e and s <= end for k, s, e in seen):
+                raise django_forms.ValidationError(
+                    "Two of these terms for the same KPI and channel are in force over part of the "
+                    "same period: the scorecard would count that KPI twice."
+                )
+            seen.append((key, start, end))
+
+
 class ContractTermInline(ClientScopedMixin, admin.StackedInline):
     model = ContractTerm
+    formset = ContractTermFormSet
     extra = 0
     fields = [
         "kpi",

@@ -3,7 +3,7 @@ autocomplete), the actions that call the services, and change control of active 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
@@ -447,3 +447,68 @@ def test_console_and_lists_cost_the_same_for_few_and_many_rows(
     few = (_queries(client, console), _queries(client, reverse(url_name)))
     add_rows(6)
     assert (_queries(client, console), _queries(client, reverse(url_name))) == few
+
+
+def _term_form(prefix: str, i: int, contract, **values) -> dict:
+    fields = {
+        "kpi": "csat",
+        "channel": "",
+        "comparator": "gte",
+        "target": "80",
+        "weight": "1",
+        "credit_mode": "per_point",
+        "credit_bands": "[]",
+        "credit_per_point_percent": "0",
+        "bonus_per_point_percent": "0",
+        "earn_back_months": "0",
+        "effective_from": "2025-06-01",
+        "contract": contract.pk,
+        **values,
+    }
+    return {f"{prefix}-{i}-{name}": value for name, value in fields.items()}
+
+
+@pytest.mark.parametrize("clash", ["with the client's saved term", "within the form"])
+def test_a_contract_form_refuses_overlapping_terms(client, superuser, client_a, clash):
+    """Two terms for one KPI and channel in force at once would count that KPI twice on the
+    scorecard (credits twice): refused, in the contract's form as in the term's own."""
+    from governance.models import Contract, ContractTerm
+    from tests.factories import ContractFactory, ContractTermFactory
+
+    contract = ContractFactory(client=client_a)
+    existing = ContractTermFactory(contract=contract, kpi="csat", effective_from=date(2025, 1, 1))
+    client.force_login(superuser)
+    url = reverse("admin:governance_contract_change", args=[contract.pk])
+    prefix = "terms"
+    page = client.get(url).content.decode()
+    if f'name="{prefix}-TOTAL_FORMS"' not in page:
+        prefix = page.split('-TOTAL_FORMS"')[0].rsplit('name="', 1)[1]
+    data = {
+        "client": client_a.pk,
+        "reference": "",
+        "monthly_fee": "10000.00",
+        "currency": "EUR",
+        "credit_cap_percent": "15",
+        "bonus_cap_percent": "5",
+        f"{prefix}-INITIAL_FORMS": "1",
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    if clash == "within the form":  # the saved term moved away, two new ones clashing
+        data.update(
+            _term_form(
+                prefix, 0, contract, id=existing.pk, effective_from="2020-01-01", effective_to="2020-12-31"
+            )
+        )
+        data.update(_term_form(prefix, 1, contract, effective_from="2025-06-01"))
+        data.update(_term_form(prefix, 2, contract, effective_from="2025-09-01"))
+        data[f"{prefix}-TOTAL_FORMS"] = "3"
+    else:
+        data.update(_term_form(prefix, 0, contract, id=existing.pk, effective_from="2025-01-01"))
+        data.update(_term_form(prefix, 1, contract, effective_from="2025-06-01"))
+        data[f"{prefix}-TOTAL_FORMS"] = "2"
+    response = client.post(url, data)
+    assert response.status_code == 200, "the overlapping terms were saved"
+    assert "in force over part of" in response.content.decode()
+    assert ContractTerm.objects.filter(contract=contract).count() == 1
+    assert Contract.objects.get().terms.get().effective_from == date(2025, 1, 1)
