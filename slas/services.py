@@ -214,7 +214,7 @@ def policies_for_client(client_id: int) -> list[SLAPolicy]:
 
 
 # Live matching reads a client's policies from this in-process cache, keyed by the revision of
-# the client's policies (queues included) and targets (cases.revisions): one small query per
+# the client's policies (queues included), targets and calendars (cases.revisions): one small query per
 # case opened instead of four, none when the request read the revision with its API key or
 # connector. Policies change through the admin and the governance services, which
 # record history; SLA repair always reads them fresh.
@@ -223,9 +223,11 @@ _policies_cache: revisions.RevisionCache[list[SLAPolicy]] = revisions.RevisionCa
 
 
 def policies_revision_sql(outer: str) -> RawSQL:
-    """The revision of a client's policies and targets (cases.revisions) for the client id at
-    the SQL `outer`."""
-    return revisions.revision_sql(outer, (SLAPolicy, None), (SLATarget, "policy"))
+    """The revision of a client's policies, targets and business calendars (cases.revisions)
+    for the client id at the SQL `outer`. The calendars are in it because a cached policy holds
+    its calendar, whose revision keys the compiled calendar: an edited calendar (a holiday
+    added) must reach the cases opened after it."""
+    return revisions.revision_sql(outer, (SLAPolicy, None), (SLATarget, "policy"), (BusinessCalendar, None))
 
 
 def policies_for_client_cached(client_id: int) -> list[SLAPolicy]:

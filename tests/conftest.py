@@ -11,6 +11,16 @@ from config import events as dispatcher
 from tests.factories import ClientFactory, CustomerFactory, QueueFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _compiled_calendars_forgotten():
+    """Compiled calendars are cached per process by (id, revision). A test's rolled-back rows
+    free their ids on SQLite, so the next test's calendar can get the same id and revision as
+    one compiled before it: each test starts with none compiled."""
+    from slas import services as sla_services
+
+    sla_services._compiled.clear()
+
+
 @pytest.fixture
 def client_a(db):
     return ClientFactory(name="Alpha Telecom", slug="alpha")

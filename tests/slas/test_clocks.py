@@ -516,3 +516,22 @@ def test_a_late_message_on_a_pending_case_reopens_it_after_the_pending_change(cl
     assert sla_sweep(now=T0 + timedelta(hours=9)).breached >= 1
     res.refresh_from_db()
     assert res.breached_at == T0 + timedelta(hours=8)
+
+
+def test_a_holiday_added_to_the_calendar_reaches_the_next_case_opened(client_a):
+    """Policies are cached per process with their calendar: editing the calendar renews them."""
+    from slas.services import calendar_import_spec
+
+    calendar = BusinessCalendarFactory(
+        client=client_a, timezone="UTC", is_24x7=False, spec={"timezone": "UTC", "week": NINE_TO_FIVE}
+    )
+    SLAPolicyFactory(client=client_a, calendar=calendar, targets={(FR, "normal"): 7200})
+    friday = datetime(2026, 3, 6, 16, 0, tzinfo=UTC)
+    first = _open(client_a, at=friday)
+    assert _clock(first, FR).due_at == datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # Monday 10:00
+    calendar.refresh_from_db()
+    calendar_import_spec(
+        calendar=calendar, spec={"timezone": "UTC", "week": NINE_TO_FIVE, "holidays": ["2026-03-09"]}
+    )
+    second = _open(client_a, at=friday)
+    assert _clock(second, FR).due_at == datetime(2026, 3, 10, 10, 0, tzinfo=UTC)  # Monday is off
