@@ -9,12 +9,12 @@ Nothing is counted, so a page costs the same however deep it is."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlencode
 
 from django.core import signing
 from django.db.models import Q
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -33,7 +33,7 @@ def page_size_from(request, *, default: int, maximum: int = MAX_PAGE_SIZE, name:
 
 
 def encode_position(values: list, *, salt: str, extra: dict | None = None) -> str:
-    payload = {"v": [v.isoformat() if isinstance(v, datetime) else v for v in values], **(extra or {})}
+    payload = {"v": [v.isoformat() if isinstance(v, datetime | date) else v for v in values], **(extra or {})}
     return signing.dumps(payload, salt=salt, compress=True)
 
 
@@ -94,8 +94,13 @@ class KeysetPagination(BasePagination):
         parsed = []
         for term, value in zip(ordering, values, strict=True):
             field = queryset.model._meta.get_field(term.lstrip("-"))
-            if field.get_internal_type() == "DateTimeField":
-                value = parse_datetime(value) if isinstance(value, str) else None
+            kind = field.get_internal_type()
+            if kind in ("DateTimeField", "DateField"):
+                parse = parse_datetime if kind == "DateTimeField" else parse_date
+                try:
+                    value = parse(value) if isinstance(value, str) else None
+                except ValueError:
+                    value = None
                 if value is None:
                     raise ValidationError({self.cursor_query_param: ["This cursor is not valid."]})
             elif not isinstance(value, int | str):

@@ -452,3 +452,25 @@ def test_paused_clocks_and_reopened_cases_count_as_the_engine_decided_them(clien
         )
     )
     assert outcomes == {"A": "met", "B": "missed", "C": ""}
+
+
+def test_the_api_pages_through_scorecards(march, governance_a):
+    """Scorecards are ordered by their month (a date): its cursor holds one."""
+    from datetime import date
+
+    from cases.models import ApiKeyScope
+    from tests.api.conftest import key_client
+    from tests.api.factories import ApiKeyFactory
+
+    _contract(march)
+    for month in (1, 2, 3):
+        services.scorecard_compute(client=march, period=date(2026, month, 1), actor=governance_a)
+    api = key_client(ApiKeyFactory(client=march, scope=ApiKeyScope.READ))
+    periods, url = [], "/api/v1/scorecards?page_size=1"
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        periods += [row["period"] for row in response.json()["results"]]
+        url = response.json()["next"]
+    assert periods == ["2026-03", "2026-02", "2026-01"]
+    assert api.get("/api/v1/scorecards?cursor=forged").status_code == 400
