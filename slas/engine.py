@@ -169,7 +169,9 @@ def _reach(clock: Clock, seconds: int, calendar: Calendar) -> datetime | None:
         remaining -= active
         cursor = pause_end
     if clock.paused_since is not None:
-        if elapsed(cursor, clock.paused_since, calendar) >= remaining:
+        # Reached exactly as it paused: not exceeded (no active second past it), so no due time
+        # while paused, as for a clock that paused before reaching it.
+        if elapsed(cursor, clock.paused_since, calendar) > remaining:
             return add(cursor, remaining, calendar)
         return None
     return add(cursor, remaining, calendar)
@@ -257,15 +259,18 @@ def _resume(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[
 
 
 def stop(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[Change]:
-    """Stop `clock` at `at`: met, or missed (with its warning and breach recorded once)."""
+    """Stop `clock` at `at`: met, or missed (with its warning and breach recorded once). A
+    paused clock's last active instant is its pause's start: judged there, not at `at`."""
     changes: list[Change] = []
+    last_active = at
     if clock.is_paused:
+        last_active = clock.paused_since
         _close_pause(clock, clock.paused_since, at, state.policy.calendar)
         clock.paused_since = None
         schedule(clock, state.policy)
-    changes.extend(settle(clock, at))
+    changes.extend(settle(clock, last_active))
     clock.stopped_at = at
-    clock.outcome = MISSED if clock.due_at is not None and at > clock.due_at else MET
+    clock.outcome = MISSED if clock.due_at is not None and last_active > clock.due_at else MET
     changes.append(
         Change(clock.metric, clock.cycle, clock.outcome, at, {"reason": reason, "due_at": _iso(clock.due_at)})
     )

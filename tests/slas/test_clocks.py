@@ -535,3 +535,27 @@ def test_a_holiday_added_to_the_calendar_reaches_the_next_case_opened(client_a):
     )
     second = _open(client_a, at=friday)
     assert _clock(second, FR).due_at == datetime(2026, 3, 10, 10, 0, tzinfo=UTC)  # Monday is off
+
+
+def test_a_clock_paused_exactly_at_its_due_time_is_met(client_a):
+    """No active second went past the target: like a reply exactly at due, met, never breached
+    by the sweep while it waits; one second later it is missed."""
+    SLAPolicyFactory(client=client_a, targets={(RES, "normal"): 3600})
+    at_due, after_due = _open(client_a), _open(client_a)
+    cases.case_status_set(
+        case=at_due, status=CaseStatus.PENDING, actor=None, occurred_at=T0 + timedelta(hours=1)
+    )
+    cases.case_status_set(
+        case=after_due, status=CaseStatus.PENDING, actor=None, occurred_at=T0 + timedelta(hours=1, seconds=1)
+    )
+    assert _clock(at_due, RES).due_at is None  # paused: no due time to breach
+    assert sla_sweep(now=T0 + timedelta(hours=2)).breached == 0
+    for case in (at_due, after_due):
+        case.refresh_from_db()
+        cases.case_resolve(case=case, actor=None, occurred_at=T0 + timedelta(hours=3))
+    assert (_clock(at_due, RES).outcome, _clock(at_due, RES).breached_at) == ("met", None)
+    assert (_clock(after_due, RES).outcome, _clock(after_due, RES).breached_at) == (
+        "missed",
+        T0 + timedelta(hours=1),
+    )
+    assert Breach.objects.filter(clock__case=at_due).count() == 0
