@@ -396,6 +396,8 @@ def _opened_record(case: Case, who: Actor, reason: str) -> CaseEvent:
             "priority": case.priority,
             "channel": case.origin_channel,
             "queue": case.queue_id,
+            # What an SLA policy was matched on at opening (a repair matches on it again).
+            "segment": case.customer.segment,
         },
         reason=reason,
         occurred_at=case.opened_at,

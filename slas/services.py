@@ -809,6 +809,13 @@ def _rebuild_batch(
         cases = {c.pk: c for c in Case.objects.filter(pk__in=case_ids).select_related("customer")}
         existing_sla = {s.case_id: s for s in CaseSLA.objects.filter(case_id__in=cases)}
     timeline = case_timelines(cases)
+    openings: dict[int, dict] = {}
+    if kept is None:  # matched again: on what the case was opened with
+        openings = dict(
+            CaseEvent.objects.filter(case_id__in=list(cases), kind=CaseEventKind.OPENED).values_list(
+                "case_id", "after"
+            )
+        )
     clock_rows: dict[int, dict[tuple[str, int], SLAClock]] = {pk: {} for pk in cases}
     clock_query = (
         SLAClock.objects.filter(case_id__in=cases, metric__in=ENGINE_METRICS)
@@ -828,7 +835,9 @@ def _rebuild_batch(
     for case_id, case in cases.items():
         case_sla = existing_sla.get(case_id) or CaseSLA(case=case, client_id=case.client_id)
         if kept is None:
-            _policy_rematch(case_sla, case, timeline[case_id], policies_by_client)
+            _policy_rematch(
+                case_sla, case, timeline[case_id], policies_by_client, openings.get(case_id) or {}
+            )
         old_rows = clock_rows[case_id]
         new_clocks: dict[tuple[str, int], tuple[engine.Clock, list[engine.Change]]] = {}
         state = None
@@ -970,17 +979,26 @@ def _rebuild_batch(
 
 
 def _policy_rematch(
-    case_sla: CaseSLA, case: Case, timeline: list[engine.EngineEvent], policies_by_client: dict
+    case_sla: CaseSLA,
+    case: Case,
+    timeline: list[engine.EngineEvent],
+    policies_by_client: dict,
+    opening: dict,
 ) -> None:
-    """Point `case_sla` at the policy the client's current policies give the case."""
+    """Point `case_sla` at the policy the client's current policies give the case, matched as
+    at its opening (`opening`: its OPENED record's `after`): the queue and segment it had then,
+    not where it was moved since (a case moved to another queue keeps the policy it was opened
+    under, as live matching does)."""
     if case.client_id not in policies_by_client:
         policies_by_client[case.client_id] = policies_for_client(case.client_id)
+    queue_id = opening.get("queue")
+    segment = opening.get("segment")
     choice = policy_match(
         policies=policies_by_client[case.client_id],
-        channel=case.origin_channel,
+        channel=opening.get("channel") or case.origin_channel,
         priority=_opening_priority(timeline, case.priority),
-        queue_id=case.queue_id,
-        segment=case.customer.segment,
+        queue_id=queue_id if isinstance(queue_id, int) else case.queue_id,
+        segment=segment if isinstance(segment, str) else case.customer.segment,
     )
     case_sla.policy = choice.policy
     case_sla.policy_version = choice.version

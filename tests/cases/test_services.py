@@ -136,7 +136,7 @@ def test_case_open_records_opened_event_and_publishes(
     assert (event.kind, event.occurred_at, event.after) == (
         CaseEventKind.OPENED,
         opened_at,
-        {"status": "new", "priority": "high", "channel": "chat", "queue": queue_a.pk},
+        {"status": "new", "priority": "high", "channel": "chat", "queue": queue_a.pk, "segment": "standard"},
     )
     assert received == [
         events.CaseOpened(

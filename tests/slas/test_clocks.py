@@ -559,3 +559,20 @@ def test_a_clock_paused_exactly_at_its_due_time_is_met(client_a):
         T0 + timedelta(hours=1),
     )
     assert Breach.objects.filter(clock__case=at_due).count() == 0
+
+
+def test_a_repair_matches_a_moved_case_as_it_was_opened(client_a):
+    """Recomputing with no policy change changes nothing, also for a case moved to a queue that
+    another policy covers: its breach under the policy it was opened under stays."""
+    first_queue, second_queue = QueueFactory(client=client_a), QueueFactory(client=client_a)
+    fast = SLAPolicyFactory(client=client_a, order=1, targets={(FR, "normal"): 3600})
+    fast.queues.set([first_queue])
+    slow = SLAPolicyFactory(client=client_a, order=2, targets={(FR, "normal"): 8 * 3600})
+    slow.queues.set([second_queue])
+    case = _open(client_a, queue=first_queue)
+    _reply(case, T0 + timedelta(minutes=90))  # late under the fast policy: missed
+    case.refresh_from_db()
+    cases.case_queue_set(case=case, queue=second_queue, actor=None)
+    assert clocks_rebuild(case_ids=[case.pk], now=T0 + timedelta(days=1), reason="no-op repair") == []
+    assert CaseSLA.objects.get(case=case).policy == fast
+    assert (_clock(case, FR).outcome, Breach.objects.get(clock__case=case).voided_at) == ("missed", None)
