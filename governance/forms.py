@@ -390,7 +390,7 @@ class PolicyChangeForm(ServiceModelForm):
     (blank: no target), prefilled from the policy as it is."""
 
     name = forms.CharField(max_length=120)
-    order = forms.IntegerField(min_value=0)
+    order = forms.IntegerField(min_value=0, max_value=services.MAX_ORDER)
     is_active = forms.BooleanField(required=False)
     channels = forms.MultipleChoiceField(
         choices=Channel.choices, required=False, widget=forms.CheckboxSelectMultiple
@@ -426,6 +426,7 @@ class PolicyChangeForm(ServiceModelForm):
             for priority in Priority.values:
                 self.fields[target_field_name(metric, priority)] = forms.IntegerField(
                     min_value=1,
+                    max_value=services.MAX_TARGET_SECONDS,
                     required=False,
                     label=f"{Metric(metric).label} / {priority} (seconds)",
                 )

@@ -43,6 +43,8 @@ from .meetings import (
     meeting_schedule,
 )
 from .policy_changes import (
+    MAX_ORDER,
+    MAX_TARGET_SECONDS,
     policy_change_apply,
     policy_change_approve,
     policy_change_propose,
@@ -75,6 +77,8 @@ from .sentiment import interaction_sentiment_score
 from .triggers import case_triggers_evaluate, governance_catch_up, sla_alerts_evaluate
 
 __all__ = [
+    "MAX_ORDER",
+    "MAX_TARGET_SECONDS",
     "action_reminders_send",
     "breach_review_add_breaches",
     "breach_review_close",

@@ -12,6 +12,7 @@ the diff, but the replay keeps the cases the policy matched.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,8 @@ from ..policy_diff import MET, MISSED, RUNNING, policy_diff, whatif_compare
 from ._common import is_user, now_or, require_governance, save_with_history, text_required, user_label
 
 PAUSABLE = {CaseStatus.PENDING, CaseStatus.ON_HOLD}
+
+logger = logging.getLogger(__name__)
 
 
 def policy_data(policy: SLAPolicy) -> dict:
@@ -63,6 +66,12 @@ def policy_version(policy: SLAPolicy) -> int | None:
     )
 
 
+# The largest order a policy can have (its column's range) and the longest target: ten years of
+# business time, well inside what business-time arithmetic handles.
+MAX_ORDER = 2_147_483_647
+MAX_TARGET_SECONDS = 10 * 365 * 24 * 3600
+
+
 def policy_data_validate(*, policy: SLAPolicy, data: dict) -> dict:
     """`data` checked and normalized, or ApplicationError naming each bad field."""
     errors: dict[str, list[str]] = {}
@@ -74,8 +83,8 @@ def policy_data_validate(*, policy: SLAPolicy, data: dict) -> dict:
     if not name or len(name) > 120:
         bad("name", "A name of 1 to 120 characters.")
     order = data.get("order")
-    if not isinstance(order, int) or order < 0:
-        bad("order", "A whole number, 0 or more.")
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= MAX_ORDER:
+        bad("order", f"A whole number from 0 to {MAX_ORDER}.")
     is_active = data.get("is_active")
     if not isinstance(is_active, bool):
         bad("is_active", "True or false.")
@@ -118,8 +127,10 @@ def policy_data_validate(*, policy: SLAPolicy, data: dict) -> dict:
         metric, _, priority = str(key).partition(":")
         if metric not in ENGINE_METRICS or priority not in Priority.values:
             bad("targets", f"Unknown target {key!r} (metric:priority).")
-        elif not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-            bad("targets", f"Target {key}: a positive number of seconds.")
+        elif (
+            not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 < seconds <= MAX_TARGET_SECONDS
+        ):
+            bad("targets", f"Target {key}: a number of seconds from 1 to {MAX_TARGET_SECONDS} (ten years).")
         else:
             normalized_targets[f"{metric}:{priority}"] = seconds
     if is_active is True and not normalized_targets and "targets" not in errors:
@@ -376,14 +387,17 @@ def policy_changes_apply_due(*, now: datetime | None = None) -> int:
     for change_id in (
         SLAPolicyChange.objects.due(now).order_by("effective_at", "pk").values_list("pk", flat=True)
     ):
-        with transaction.atomic():
-            change = (
-                SLAPolicyChange.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=change_id, status=ChangeStatus.APPROVED)
-                .first()
-            )
-            if change is None:
-                continue
-            if policy_change_apply(change=change, now=now).status == ChangeStatus.APPLIED:
-                applied += 1
+        try:
+            with transaction.atomic():
+                change = (
+                    SLAPolicyChange.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(pk=change_id, status=ChangeStatus.APPROVED)
+                    .first()
+                )
+                if change is None:
+                    continue
+                if policy_change_apply(change=change, now=now).status == ChangeStatus.APPLIED:
+                    applied += 1
+        except Exception:  # one change that cannot apply never holds back the others
+            logger.exception("Approved SLA policy change %s could not be applied", change_id)
     return applied

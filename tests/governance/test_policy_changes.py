@@ -108,6 +108,8 @@ def test_proposal_records_the_diff_base_and_is_refused_without_a_change_or_the_r
         (supervisor_a, _proposed(policy_a, **{"first_response:normal": 1800}), "governance role"),
         (governance_b, _proposed(policy_a, **{"first_response:normal": 1800}), "does not serve"),
         (governance_a, _proposed(policy_a, **{"first_response:normal": -5}), "not valid"),
+        (governance_a, _proposed(policy_a, **{"first_response:normal": 10**12}), "not valid"),
+        (governance_a, {**same, "order": 10**20}, "not valid"),
         (governance_a, {**same, "channels": ["fax"]}, "not valid"),
     ):
         with pytest.raises(ApplicationError, match=message):
@@ -251,3 +253,37 @@ def test_only_the_proposer_withdraws_and_rejection_needs_a_note(
     assert (rejected.status, rejected.decision_note) == ("rejected", "too aggressive")
     with pytest.raises(ApplicationError, match="rejected"):
         services.policy_change_withdraw(change=change, actor=governance_a)
+
+
+def test_one_change_that_cannot_apply_holds_back_no_other(
+    client_a, policy_a, governance_a, governance_a2, monkeypatch
+):
+    """The scheduled task applies each due change on its own: one that fails is logged and left
+    approved; the others apply."""
+    from governance.services import policy_changes
+    from tests.factories import SLAPolicyFactory
+
+    other_policy = SLAPolicyFactory(client=client_a, targets={(FR, "normal"): 3600})
+    changes = []
+    for policy, hours in ((policy_a, 1), (other_policy, 2)):
+        change = services.policy_change_propose(
+            policy=policy,
+            proposed=_proposed(policy, **{"first_response:normal": 1800}),
+            reason="faster",
+            effective_at=NOW + timedelta(hours=hours),
+            actor=governance_a,
+            now=NOW,
+        )
+        changes.append(services.policy_change_approve(change=change, actor=governance_a2, now=NOW))
+    broken, sound = changes
+    real_apply = policy_changes.policy_change_apply
+
+    def apply(*, change, now):
+        if change.pk == broken.pk:
+            raise OverflowError("a change that cannot apply")
+        return real_apply(change=change, now=now)
+
+    monkeypatch.setattr(policy_changes, "policy_change_apply", apply)
+    assert services.policy_changes_apply_due(now=NOW + timedelta(hours=3)) == 1
+    assert SLAPolicyChange.objects.get(pk=broken.pk).status == "approved"
+    assert SLAPolicyChange.objects.get(pk=sound.pk).status == "applied"
