@@ -106,8 +106,19 @@ def _insert_from_clocks(
         cursor.execute(sql, params)
 
 
+def _cases_touch(ids: list[int]) -> None:
+    """Mark the cases of the clocks `ids` changed (`updated_at`, not their version: nothing of
+    the case itself changed): their representation in the API (SLA state, clocks) did, and the
+    export and `updated_since` follow `updated_at`. Stamped with the wall clock, whatever time
+    the sweep evaluates at: it says when the row changed, which the export pages by."""
+    Case.objects.filter(pk__in=SLAClock.objects.filter(id__in=ids).values("case_id")).update(
+        updated_at=timezone.now()
+    )
+
+
 def _record_warnings(ids: list[int], now: datetime) -> None:
     SLAClock.objects.filter(id__in=ids, warned_at__isnull=True).update(warned_at=F("warn_at"), updated_at=now)
+    _cases_touch(ids)
     _insert_from_clocks(
         SLAWarning._meta.db_table,
         "clock_id, case_id, client_id, metric, warned_at, detected_by, detected_at",
@@ -141,6 +152,7 @@ def _claim_breaches(ids: list[int], now: datetime) -> None:
     SLAClock.objects.filter(id__in=ids, breached_at__isnull=True).update(
         breached_at=F("due_at"), updated_at=now
     )
+    _cases_touch(ids)
     _insert_from_clocks(
         Breach._meta.db_table,
         "clock_id, case_id, client_id, metric, priority, channel, breached_at, detected_by, detected_at, "

@@ -141,3 +141,35 @@ def test_no_change_is_lost_while_writers_run(client_a, queue_a, write_key_a):
     }
     assert sum(final.values()) > 40 + 20, "the writers barely ran"
     assert seen == final
+
+
+@override_settings(ACCORD_API_EXPORT_SAFETY_SECONDS=0)
+def test_a_breach_the_sweep_records_delivers_the_case_again(api_a, client_a, queue_a):
+    """The case's representation (its SLA state, its clocks) changes when the sweep breaches it:
+    the export and `updated_since` give it again, at the same version."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from slas.sweep import sla_sweep
+    from tests.factories import SLAPolicyFactory
+
+    SLAPolicyFactory(client=client_a, targets={("first_response", "normal"): 3600})
+    case = services.case_open(
+        client=client_a,
+        customer=CustomerFactory(client=client_a),
+        queue=queue_a,
+        subject="due soon",
+        channel="email",
+        opened_at=timezone.now() - timedelta(minutes=61),
+    )
+    seen, cursor, _ = _drain(api_a)  # before the sweep: on its way to a breach
+    assert seen == {str(case.public_id): 1}
+    before = Case.objects.get(pk=case.pk).updated_at
+    assert sla_sweep(now=timezone.now()).breached == 1
+    again = api_a.get(f"/api/v1/export/cases?cursor={cursor}").json()["results"]
+    assert [(row["id"], row["version"], row["sla"]["state"]) for row in again] == [
+        (str(case.public_id), 1, "breached")
+    ]
+    listed = api_a.get("/api/v1/cases", {"updated_since": (before + timedelta(microseconds=1)).isoformat()})
+    assert [row["id"] for row in listed.json()["results"]] == [str(case.public_id)]
