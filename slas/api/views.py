@@ -32,6 +32,7 @@ from cases.api.pagination import (
     rows_release,
 )
 from cases.api.schema import IF_MATCH_PARAMETER, IF_NONE_MATCH_PARAMETER
+from cases.api.serializers import EARLIEST
 from cases.api.views import UUID_PATTERN
 from cases.models import Case, Client, Queue
 from config.errors import ApplicationError
@@ -532,7 +533,7 @@ def _parse_datetime(value: str) -> datetime:
         parsed = None
     if parsed is None or timezone.is_naive(parsed):
         raise ValidationError({"updated_since": ["An ISO 8601 time with its UTC offset."]})
-    return parsed
+    return max(parsed, EARLIEST)  # nothing changed before it
 
 
 # --- SLA reads ---------------------------------------------------------------------------------------

@@ -123,6 +123,23 @@ def test_404_405_406_415_use_the_envelope(api_a, case_a, case_b):
     _problem(response, 415)
     response = api_a.post("/api/v1/cases", "{not json", content_type="application/json")
     assert "JSON parse error" in _problem(response, 400)["detail"]
+    response = api_a.post("/api/v1/cases", "[" * 100_000, content_type="application/json")
+    assert "nested too deeply" in _problem(response, 400)["detail"]
+
+
+def test_times_before_1970_are_refused_with_the_field_named(api_a, queue_a, customer_a):
+    body = {
+        "subject": "Ancient",
+        "channel": "email",
+        "queue_id": queue_a.pk,
+        "customer_id": str(customer_a.public_id),
+        "opened_at": "0001-01-01T00:10:00Z",
+    }
+    response = api_a.post("/api/v1/cases", body, format="json")
+    assert _problem(response, 400)["errors"]["opened_at"] == ["This time is before 1970."]
+    assert not Case.objects.exists()
+    listed = api_a.get("/api/v1/export/cases", {"updated_since": "0001-01-01T00:00:00Z"})
+    assert listed.status_code == 200
 
 
 def test_500_uses_the_envelope(api_a, monkeypatch):
