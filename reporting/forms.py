@@ -6,6 +6,10 @@ from django import forms
 
 from cases.models import Client
 
+# The years the reports read: the date arithmetic around a period (the day after its end, its
+# local midnight in UTC) overflows at the calendar's ends.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
 
 class ClientPeriodForm(forms.Form):
     """`client` limited to `client_ids`; `start` to `end` (both included), at most `max_days`."""
@@ -21,6 +25,11 @@ class ClientPeriodForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        for name in ("start", "end"):
+            day = cleaned.get(name)
+            if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+                self.add_error(name, f"Choose a day from {FIRST_YEAR} to {LAST_YEAR}.")
+                cleaned.pop(name, None)
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end:
             if end < start:

@@ -17,6 +17,7 @@ from governance import services
 from governance.models import Scorecard
 
 from .access import can_manage_scorecards, client_or_404
+from .forms import FIRST_YEAR, LAST_YEAR
 
 CSV_COLUMNS = (
     "kpi",
@@ -36,9 +37,12 @@ CSV_COLUMNS = (
 
 def parse_period(text: str) -> date:
     try:
-        return datetime.strptime(text, "%Y-%m").date()
+        period = datetime.strptime(text, "%Y-%m").date()
     except ValueError as exc:
         raise Http404("Give the month as YYYY-MM.") from exc
+    if not FIRST_YEAR <= period.year <= LAST_YEAR:
+        raise Http404(f"Give a month from {FIRST_YEAR} to {LAST_YEAR}.")
+    return period
 
 
 def scorecard_csv(scorecard: Scorecard) -> HttpResponse:

@@ -99,6 +99,8 @@ class ContractTerm(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
+        if self.credit_bands is None:  # the admin's JSON field reads a cleared box as null
+            self.credit_bands = []
         if self.contract_id and self.client_id and self.contract.client_id != self.client_id:
             errors.setdefault("client", []).append("The term's client must be its contract's client.")
         if self.kpi == KPI.SERVICE_LEVEL and not self.threshold_seconds:

@@ -512,3 +512,16 @@ def test_a_contract_form_refuses_overlapping_terms(client, superuser, client_a, 
     assert "in force over part of" in response.content.decode()
     assert ContractTerm.objects.filter(contract=contract).count() == 1
     assert Contract.objects.get().terms.get().effective_from == date(2025, 1, 1)
+
+
+def test_a_cleared_credit_bands_box_reads_as_no_bands(client_a):
+    """The admin's JSON field turns a cleared box into null, which the column refuses (a 500)."""
+    from tests.factories import ContractFactory, ContractTermFactory
+
+    term = ContractTermFactory.build(
+        contract=ContractFactory(client=client_a), client=client_a, credit_bands=None
+    )
+    term.full_clean()
+    term.save()
+    term.refresh_from_db()
+    assert term.credit_bands == []

@@ -225,6 +225,9 @@ def test_other_clients_stay_out_and_bad_input_is_a_form_error(march, client, cli
     bad = client.get(URL, {**MARCH, "end": "2026-02-01"})
     assert bad.status_code == 400 and "ends before it starts" in bad.content.decode()
     assert client.get(URL, {**MARCH, "start": "yesterday"}).status_code == 400
+    for edge in ({"start": "9999-12-01", "end": "9999-12-31"}, {"start": "0001-01-01", "end": "0001-01-05"}):
+        response = client.get(URL, {**MARCH, **edge})  # the calendar's ends: a form error, no 500
+        assert response.status_code == 400 and "Choose a day from 1970 to 2999" in response.content.decode()
     client.force_login(agent_a)
     assert client.get(URL, MARCH).status_code == 403
 
