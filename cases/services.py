@@ -171,11 +171,17 @@ def customer_update(*, customer: Customer, actor: Any = None, reason: str = "", 
         return locked
     for name in changed:
         setattr(locked, name, changes[name])
-    locked._change_reason = (
-        f"changed {', '.join(changed)}: {reason}" if reason else f"changed {', '.join(changed)}"
-    )[:100]
+    why = f"changed {', '.join(changed)}: {reason}" if reason else f"changed {', '.join(changed)}"
+    if len(why) > HISTORY_REASON_MAX_CHARS:  # never cut short in the audit trail
+        room = HISTORY_REASON_MAX_CHARS - len(why) + len(reason)
+        raise ApplicationError.for_field("reason", f"Say it in at most {room} characters.")
+    locked._change_reason = why
     locked.save(update_fields=[*changed, "updated_at"])
     return locked
+
+
+# simple-history's change reason column.
+HISTORY_REASON_MAX_CHARS = 100
 
 
 def _identity_insert(*, customer: Customer, kind: str, value: str) -> CustomerIdentity:

@@ -139,6 +139,10 @@ class CustomerInputSerializer(serializers.Serializer):
         return value
 
 
+# What fits of a reason in a history row (100 characters) after "changed <every field>: ".
+REASON_MAX_CHARS = 50
+
+
 class CustomerUpdateSerializer(serializers.Serializer):
     """The fields a PATCH may change; identities are added through `/identities`."""
 
@@ -146,7 +150,13 @@ class CustomerUpdateSerializer(serializers.Serializer):
     segment = StrictCharField(max_length=40, required=False)
     is_vip = serializers.BooleanField(required=False)
     language = StrictCharField(max_length=12, required=False)
-    reason = StrictCharField(max_length=200, required=False, default="", write_only=True)
+    reason = StrictCharField(
+        max_length=REASON_MAX_CHARS,
+        required=False,
+        default="",
+        write_only=True,
+        help_text="Why, kept in the customer's history after the names of the fields changed.",
+    )
 
 
 # --- Queues ----------------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ def test_a_client_system_changes_the_given_fields_with_history(api_a, customer_a
     count = customer_a.history.count()
     assert api_a.patch(_url(customer_a), {"is_vip": True}, format="json").status_code == 200
     assert customer_a.history.count() == count
+    # A reason is kept whole or refused, never cut short in the history.
+    long = api_a.patch(_url(customer_a), {"segment": "silver", "reason": "x" * 51}, format="json")
+    assert long.status_code == 400 and "reason" in long.json()["errors"]
+    fits = "Customer asked by phone; verified, passport seen."  # 50 characters
+    assert (
+        api_a.patch(_url(customer_a), {"segment": "silver", "reason": fits}, format="json").status_code == 200
+    )
+    assert customer_a.history.latest().history_change_reason == f"changed segment: {fits}"
 
 
 def test_staff_with_the_permission_change_a_customer(customer_a, supervisor_a):
