@@ -200,15 +200,41 @@ class CaseWriteSerializer(serializers.Serializer):
     interactions = SyncInteractionSerializer(many=True, required=False, max_length=200)
 
 
+def case_external_id_problem(value: str) -> str:
+    """Why `value` cannot be a case's external id ("" when it can): it is addressed in URLs
+    (`/cases/by-external-id/{external_id}`)."""
+    if value != value.strip() or not value:
+        return "An external id without surrounding spaces, not blank."
+    if "/" in value:
+        return "An external id without '/': it is addressed in URLs."
+    return ""
+
+
+class CaseExternalIdField(StrictCharField):
+    """A case's external id, addressable by URL (`case_external_id_problem`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 120)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        problem = case_external_id_problem(value) if value else ""
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
 class CaseCreateSerializer(CaseWriteSerializer):
-    external_id = StrictCharField(required=False, allow_blank=True, max_length=120)
+    external_id = CaseExternalIdField(required=False, allow_blank=True)
     subject = StrictCharField(max_length=300)
     channel = serializers.ChoiceField(choices=Channel.choices, help_text="Origin channel.")
     queue_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class CaseBulkItemSerializer(CaseWriteSerializer):
-    external_id = StrictCharField(max_length=120)
+    external_id = CaseExternalIdField()
 
 
 class CaseBulkRequestSerializer(serializers.Serializer):

@@ -57,6 +57,7 @@ from .serializers import (
     ResolveSerializer,
     StatusSerializer,
     case_etag,
+    case_external_id_problem,
 )
 
 EXTERNAL_ID_PARAMETER = OpenApiParameter(
@@ -260,6 +261,9 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericVi
     )
     @get_by_external_id.mapping.put
     def upsert_by_external_id(self, request, external_id: str, *args, **kwargs):
+        problem = case_external_id_problem(external_id)
+        if problem:
+            raise ValidationError({"external_id": [problem]})
         data = CaseWriteSerializer(data=request.data, context=self._input_context())
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -453,3 +453,22 @@ def test_a_case_for_a_merged_customer_goes_to_the_survivor(api_a, client_a, queu
     assert created.status_code == 201 and bulk.json()["created"] == 1
     assert Case.objects.get(public_id=created.json()["id"]).customer == survivor
     assert Case.objects.get(external_id="M-1").customer == survivor
+
+
+def test_an_external_id_is_addressable_by_url(api_a, queue_a, customer_a):
+    """A case's external id goes in /cases/by-external-id/{external_id}: one with '/', blank or
+    padded is refused wherever it is given, rather than making a case that cannot be addressed."""
+    base = {
+        "subject": "s",
+        "channel": "email",
+        "queue_id": queue_a.pk,
+        "customer_id": str(customer_a.public_id),
+    }
+    created = api_a.post("/api/v1/cases", {**base, "external_id": "ORD/2026/17"}, format="json")
+    assert created.status_code == 400 and "without '/'" in created.json()["errors"]["external_id"][0]
+    bulk = api_a.post("/api/v1/cases/bulk", {"items": [{**base, "external_id": "ORD/1"}]}, format="json")
+    assert bulk.status_code == 400
+    padded = api_a.put("/api/v1/cases/by-external-id/%20", base, format="json")
+    assert padded.status_code == 400 and "surrounding spaces" in padded.json()["errors"]["external_id"][0]
+    assert not Case.objects.exists()
+    assert api_a.put("/api/v1/cases/by-external-id/ORD-2026-17", base, format="json").status_code == 201
