@@ -619,6 +619,10 @@ def _change_status(case: Case, new_status: str, who: Actor, *, occurred_at: date
             f"A {CaseStatus(old).label.lower()} case cannot become {CaseStatus(new_status).label.lower()}."
             + (" Closed is final." if old == CaseStatus.CLOSED else ""),
         )
+    if occurred_at < case.opened_at:
+        raise ApplicationError.for_field(
+            "occurred_at", "This is before the case was opened: a case's status changes after its opening."
+        )
     kind = CaseEventKind.STATUS_CHANGED
     if old == CaseStatus.RESOLVED and new_status == CaseStatus.OPEN:
         kind = CaseEventKind.REOPENED
@@ -999,6 +1003,11 @@ def interaction_append(
     with transaction.atomic(savepoint=not case_locked):
         if not case_locked:
             case = _lock(case, None)
+        if direction == Direction.OUTBOUND and when < case.opened_at:
+            # A reply before there was a case: a first response before the opening (negative
+            # response times) that no clock would count. A customer's message can be older (an
+            # e-mail that arrived late joins the case a later contact opened).
+            raise ApplicationError.for_field("occurred_at", "This reply is dated before the case was opened.")
         if case.status == CaseStatus.CLOSED:
             existing = _interaction_existing(case.client_id, source, external_id)
             if existing is not None:  # a re-delivery of a message the case took before it closed

@@ -72,3 +72,21 @@ def test_client_systems_write_no_notes_through_sync_staff_do(
     assert "not notes" in str(put.json()["errors"])
     assert bulk.status_code == 400, bulk.content
     assert not Interaction.objects.filter(direction="note").exists()
+
+
+def test_replies_and_status_changes_dated_before_the_opening_are_refused(api_a, case_a):
+    """They would make a case responded or resolved that no clock counts (running clocks on a
+    resolved case, later breached; negative response times). A customer's older message joins."""
+    url = f"/api/v1/cases/{case_a.public_id}"
+    reply = {"channel": "email", "direction": "outbound", "author_kind": "agent", "body": "done"}
+    early = api_a.post(f"{url}/interactions", {**reply, "occurred_at": "2020-01-01T00:00:00Z"}, format="json")
+    assert (
+        early.status_code == 400 and "before the case was opened" in early.json()["errors"]["occurred_at"][0]
+    )
+    resolve = api_a.post(f"{url}/resolve", {"occurred_at": "2019-01-01T00:00:00Z"}, format="json")
+    assert resolve.status_code == 400 and "occurred_at" in resolve.json()["errors"]
+    case_a.refresh_from_db()
+    assert (case_a.status, case_a.first_responded_at, case_a.version) == ("new", None, 1)
+    older = {"channel": "email", "direction": "inbound", "author_kind": "customer", "body": "sent earlier"}
+    late = api_a.post(f"{url}/interactions", {**older, "occurred_at": "2020-01-01T00:00:00Z"}, format="json")
+    assert late.status_code == 201
