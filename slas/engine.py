@@ -259,8 +259,9 @@ def _resume(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[
 
 
 def stop(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[Change]:
-    """Stop `clock` at `at`: met, or missed (with its warning and breach recorded once). A
-    paused clock's last active instant is its pause's start: judged there, not at `at`."""
+    """Stop `clock` at `at`: met, or missed (with its warning and breach recorded once); a clock
+    breached earlier stays missed. A paused clock's last active instant is its pause's start:
+    judged there, not at `at`."""
     changes: list[Change] = []
     last_active = at
     if clock.is_paused:
@@ -270,7 +271,10 @@ def stop(state: CaseClocks, clock: Clock, at: datetime, reason: str) -> list[Cha
         schedule(clock, state.policy)
     changes.extend(settle(clock, last_active))
     clock.stopped_at = at
-    clock.outcome = MISSED if clock.due_at is not None and last_active > clock.due_at else MET
+    # A recorded breach stands: a priority lowered after it (a later due time) does not make the
+    # target met that was missed under the priority in force then.
+    exceeded = clock.due_at is not None and last_active > clock.due_at
+    clock.outcome = MISSED if exceeded or clock.breached_at is not None else MET
     changes.append(
         Change(clock.metric, clock.cycle, clock.outcome, at, {"reason": reason, "due_at": _iso(clock.due_at)})
     )

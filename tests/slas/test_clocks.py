@@ -576,3 +576,23 @@ def test_a_repair_matches_a_moved_case_as_it_was_opened(client_a):
     assert clocks_rebuild(case_ids=[case.pk], now=T0 + timedelta(days=1), reason="no-op repair") == []
     assert CaseSLA.objects.get(case=case).policy == fast
     assert (_clock(case, FR).outcome, Breach.objects.get(clock__case=case).voided_at) == ("missed", None)
+
+
+def test_a_breach_stands_when_the_priority_is_lowered_after_it(client_a):
+    """Missed under the priority in force when its due time passed: lowering the priority later
+    moves the due time, not the breach; the clock ends missed, with its one breach."""
+    SLAPolicyFactory(client=client_a, targets={(FR, "normal"): 3600, (FR, "low"): 8 * 3600})
+    case = _open(client_a)
+    assert sla_sweep(now=T0 + timedelta(hours=1, minutes=1)).breached == 1
+    case.refresh_from_db()
+    cases.case_priority_set(
+        case=case, priority=Priority.LOW, actor=None, occurred_at=T0 + timedelta(minutes=80)
+    )
+    _reply(case, T0 + timedelta(minutes=90))
+    fr = _clock(case, FR)
+    assert (fr.outcome, fr.breached_at, fr.due_at) == (
+        "missed",
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=8),
+    )
+    assert Breach.objects.filter(clock=fr, voided_at__isnull=True).count() == 1

@@ -100,6 +100,8 @@ class RefClock:
     stopped_at: datetime | None = None
     count: int = 0  # active working minutes so far
     priority_at_stop: str | None = None
+    exceeded: bool = False  # breached under a priority in force before (a breach stands)
+    paused_since: datetime | None = None  # the start of its current pause
 
 
 def reference(spec_name: str, events: list[engine.EngineEvent], horizon_days: int = 8) -> dict:
@@ -121,6 +123,12 @@ def reference(spec_name: str, events: list[engine.EngineEvent], horizon_days: in
                 clocks += [RefClock(FR, 1, t), RefClock(RES, 1, t)]
                 awaiting_agent = True
             elif event.kind == engine.PRIORITY:
+                for clock in clocks:  # past its due time under the old priority: breached
+                    old_minutes = TARGETS[(clock.metric, priority)] // 60
+                    old_due = reached.get((clock.metric, clock.cycle), {}).get(old_minutes)
+                    running = clock.paused_since is None or clock.count > old_minutes
+                    if clock.stopped_at is None and old_due is not None and t > old_due and running:
+                        clock.exceeded = True
                 priority = event.priority
             elif event.kind == engine.STATUS:
                 old, status = status, event.status
@@ -131,7 +139,14 @@ def reference(spec_name: str, events: list[engine.EngineEvent], horizon_days: in
                 if old == "resolved" and status == "open":
                     for clock in clocks:
                         if clock.metric == RES:
-                            clock.stopped_at = clock.priority_at_stop = None
+                            clock.stopped_at = clock.priority_at_stop = clock.paused_since = None
+                for clock in clocks:  # a running clock's pause starts and ends with the status
+                    if clock.stopped_at is None:
+                        paused = status in PAUSES[clock.metric]
+                        if paused and clock.paused_since is None:
+                            clock.paused_since = t
+                        elif not paused:
+                            clock.paused_since = None
             elif event.kind == engine.CUSTOMER_MESSAGE:
                 if status not in ("resolved", "closed"):
                     running_nr = [c for c in clocks if c.metric == NR and c.stopped_at is None]
@@ -158,7 +173,11 @@ def reference(spec_name: str, events: list[engine.EngineEvent], horizon_days: in
         due = reached.get((clock.metric, clock.cycle), {}).get(target_minutes)
         outcome = None
         if clock.stopped_at is not None:
-            outcome = "missed" if due is not None and clock.stopped_at > due else "met"
+            # Missed when its active time went past the target in force: at its stop, or earlier
+            # under a priority since lowered (a breach stands).
+            last_active = clock.paused_since or clock.stopped_at
+            late = due is not None and last_active > due
+            outcome = "missed" if clock.exceeded or late else "met"
         result[(clock.metric, clock.cycle)] = (due, outcome)
     return result
 
