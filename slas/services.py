@@ -902,9 +902,14 @@ def _rebuild_batch(
                     )
                 )
             else:
-                old_due = old.due_at
+                old_due, old_warned = old.due_at, old.warned_at
                 had_breach_row = hasattr(old, "breach")
                 _copy_to_row(new[0], old)
+                if old_warned is not None and old.warned_at is None:
+                    old.warned_at = old_warned  # a warning given stays given (never twice)
+                elif old_warned is None and old.warned_at is not None:
+                    warned = engine.Change(key[0], key[1], "warned", old.warned_at)
+                    _record_changes(pending, case, old, [warned], DetectedBy.REPLAY, reason)
                 old.policy_id, old.policy_version = case_sla.policy_id, case_sla.policy_version
                 old.calendar_id = case_sla.calendar_id
                 clocks_to_update.append(old)

@@ -8,7 +8,7 @@ import pytest
 
 from cases import services as cases
 from cases.choices import AuthorKind, CaseStatus, Channel, Direction, Priority
-from slas.models import Breach, CaseSLA, ClockEvent, SLAClock, SLAWarning
+from slas.models import Breach, CaseSLA, ClockEvent, SLAClock, SLAPolicy, SLATarget, SLAWarning
 from slas.services import clocks_rebuild
 from slas.sweep import sla_sweep
 from tests.factories import (
@@ -596,3 +596,29 @@ def test_a_breach_stands_when_the_priority_is_lowered_after_it(client_a):
         T0 + timedelta(hours=8),
     )
     assert Breach.objects.filter(clock=fr, voided_at__isnull=True).count() == 1
+
+
+def test_a_replay_records_a_warning_it_finds_and_never_gives_one_twice(client_a, agent_a):
+    """Warnings, like breaches, once per clock: one the replay finds is recorded (row and event);
+    one given before a target was raised stays given, so the sweep does not give it again."""
+    SLAPolicyFactory(client=client_a, targets={(FR, "normal"): 3600})
+    synced = _open(client_a)
+    _customer(synced, T0 + timedelta(minutes=10))
+    synced.refresh_from_db()
+    _customer(synced, T0 + timedelta(minutes=5))  # out of order: replayed, long past due
+    found = _clock(synced, FR)
+    assert found.warned_at == T0 + timedelta(minutes=48)
+    assert SLAWarning.objects.filter(clock=found).count() == 1
+    assert list(ClockEvent.objects.filter(clock=found, kind="warned").values_list("at", flat=True)) == [
+        T0 + timedelta(minutes=48)
+    ]
+    assert sla_sweep(now=T0 + timedelta(hours=3)).warned == 0
+
+    warned = _open(client_a)
+    assert sla_sweep(now=T0 + timedelta(minutes=50)).warned == 1
+    policy = SLAPolicy.objects.get(client=client_a)
+    SLATarget.objects.filter(policy=policy, metric=FR).update(seconds=4 * 3600)
+    clocks_rebuild(case_ids=[warned.pk], now=T0 + timedelta(minutes=55), reason="target raised")
+    assert _clock(warned, FR).warned_at == T0 + timedelta(minutes=48)  # given: stays
+    assert sla_sweep(now=T0 + timedelta(hours=3, minutes=20)).warned == 0
+    assert ClockEvent.objects.filter(clock=_clock(warned, FR), kind="warned").count() == 1
