@@ -121,6 +121,8 @@ class BusinessCalendarAdmin(ClientScopedMixin, SimpleHistoryAdmin):
 
     def export_view(self, request, pk):
         calendar = self._calendar(request, pk)
+        if not self.has_view_permission(request, calendar):
+            return HttpResponse(status=403)
         response = HttpResponse(json.dumps(calendar.spec(), indent=2), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="calendar-{calendar.pk}.json"'
         return response

@@ -158,6 +158,21 @@ def test_other_clients_calendar_cannot_be_exported(client, client_b, supervisor_
     assert client.get(reverse("admin:slas_businesscalendar_export", args=[calendar.pk])).status_code == 404
 
 
+def test_a_calendar_is_exported_only_with_the_view_permission(client, client_a):
+    from cases.choices import Role
+    from tests.factories import UserFactory
+
+    calendar = BusinessCalendarFactory(client=client_a)
+    staff = UserFactory(username="no-calendars", role=Role.AGENT, clients=[client_a], is_staff=True)
+    staff.user_permissions.clear()
+    staff.groups.clear()
+    client.force_login(staff)
+    assert client.get(reverse("admin:slas_businesscalendar_export", args=[calendar.pk])).status_code in (
+        403,
+        404,
+    )
+
+
 def test_generate_holidays_action(client, client_a, supervisor_a):
     calendar = BusinessCalendarFactory(
         client=client_a, is_24x7=False, holiday_country="GB", holiday_subdivision="ENG"
