@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -60,6 +60,18 @@ def month_bounds(client: Client, period: date) -> tuple[datetime, datetime]:
     """The month in the client's time zone, as aware datetimes ``[start, end)``."""
     tz = zoneinfo.ZoneInfo(client.timezone)
     return datetime.combine(period, time(), tz), datetime.combine(next_month(period), time(), tz)
+
+
+def term_bounds(client: Client, period: date, term: ContractTerm) -> tuple[datetime, datetime]:
+    """The part of the month `term` is in force, in the client's time zone, ``[start, end)``: a
+    term that starts or ends within the month is measured over its own days only (a KPI
+    retargeted mid-month is not charged twice for the same shortfall)."""
+    tz = zoneinfo.ZoneInfo(client.timezone)
+    first = max(period, term.effective_from)
+    after = next_month(period)
+    if term.effective_to is not None:
+        after = min(after, term.effective_to + timedelta(days=1))
+    return datetime.combine(first, time(), tz), datetime.combine(after, time(), tz)
 
 
 def terms_in_force(client: Client, period: date) -> list[ContractTerm]:
@@ -131,9 +143,10 @@ class ScorecardDraft:
 def scorecard_measure(
     client: Client, period: date, terms: list[ContractTerm], contract: Contract
 ) -> ScorecardDraft:
-    start, end = month_bounds(client, period)
-    measures = {
-        term.pk: kpis.contract_measure(
+    measures = {}
+    for term in terms:
+        start, end = term_bounds(client, period, term)
+        measures[term.pk] = kpis.contract_measure(
             term.kpi,
             client_ids=[client.pk],
             start=start,
@@ -141,8 +154,6 @@ def scorecard_measure(
             channel=term.channel or None,
             threshold_seconds=term.threshold_seconds,
         )
-        for term in terms
-    }
     actuals = {
         str(pk): (Decimal(str(m.value)) if m.value is not None else None) for pk, m in measures.items()
     }

@@ -474,3 +474,28 @@ def test_the_api_pages_through_scorecards(march, governance_a):
         url = response.json()["next"]
     assert periods == ["2026-03", "2026-02", "2026-01"]
     assert api.get("/api/v1/scorecards?cursor=forged").status_code == 400
+
+
+def test_a_term_replaced_mid_month_is_measured_over_its_own_days(client_a):
+    """Two terms for one KPI, one ending on the 15th and one starting on the 16th: each is
+    measured over its own days, so a shortfall in the first half is credited once."""
+    from datetime import UTC, datetime
+
+    from governance.choices import KPI
+    from tests.factories import CaseFactory, ContractFactory, ContractTermFactory, SurveyFactory
+
+    client_a.timezone = "UTC"
+    client_a.save()
+    contract = ContractFactory(client=client_a, credit_cap_percent=D(100))
+    common = {"contract": contract, "kpi": KPI.CSAT, "target": D(80), "credit_per_point_percent": D(1)}
+    first = ContractTermFactory(**common, effective_from=date(2026, 1, 1), effective_to=date(2026, 3, 15))
+    second = ContractTermFactory(**common, effective_from=date(2026, 3, 16))
+    for csat in (5, 1):  # 50 % on the 5th, in the first term's days only
+        SurveyFactory(
+            case=CaseFactory(client=client_a), csat=csat, answered_at=datetime(2026, 3, 5, 12, tzinfo=UTC)
+        )
+    scorecard = services.scorecard_compute(client=client_a, period=MARCH)
+    lines = {line.term_id: line for line in scorecard.lines.all()}
+    assert (lines[first.pk].actual, lines[first.pk].credit) == (D("50.00"), D("3000.00"))
+    assert (lines[second.pk].actual, lines[second.pk].credit) == (None, D("0.00"))  # no data: neither
+    assert scorecard.credit_total == D("3000.00")
