@@ -208,8 +208,8 @@ class CorrectiveAction(models.Model):
 
 
 class ActionReminder(models.Model):
-    """A reminder e-mail about a corrective action, sent once per `key` (``before_due``,
-    ``overdue:0``, ``overdue:1``...)."""
+    """A reminder e-mail about a corrective action, sent once per `key` (``before_due:<due>``,
+    ``overdue:<due>:0``, ``overdue:<due>:1``...: a new due date is reminded anew)."""
 
     action = models.ForeignKey(
         CorrectiveAction, on_delete=models.CASCADE, related_name="reminders", db_index=False

@@ -218,11 +218,13 @@ def corrective_action_cancel(
 def _reminder_key(
     action: CorrectiveAction, today: date, days_before: int, every: int
 ) -> tuple[str, str] | None:
+    # Keyed by the due date too: an action rescheduled is reminded again about its new date.
+    due = action.due_on.isoformat()
     if action.due_on < today:
         overdue_days = (today - action.due_on).days - 1
-        return ReminderKind.OVERDUE, f"overdue:{overdue_days // max(1, every)}"
+        return ReminderKind.OVERDUE, f"overdue:{due}:{overdue_days // max(1, every)}"
     if action.due_on - timedelta(days=days_before) <= today:
-        return ReminderKind.BEFORE_DUE, "before_due"
+        return ReminderKind.BEFORE_DUE, f"before_due:{due}"
     return None
 
 

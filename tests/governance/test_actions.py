@@ -193,11 +193,18 @@ def test_reminders_before_and_after_due_are_sent_once_each(review, owner, govern
     assert run(date(2026, 3, 17)) == 0
     assert run(date(2026, 3, 18)) == 1  # a week later
     assert list(ActionReminder.objects.order_by("pk").values_list("key", flat=True)) == [
-        "before_due",
-        "overdue:0",
-        "overdue:1",
+        "before_due:2026-03-10",
+        "overdue:2026-03-10:0",
+        "overdue:2026-03-10:1",
     ]
     assert [m.to for m in mail.outbox] == [["owner@example.com"]] * 3
+    # Rescheduled: the new due date is reminded before and after, as the first was.
+    import time_machine
+
+    action.refresh_from_db()
+    with time_machine.travel(after(days=(date(2026, 3, 19) - TODAY).days), tick=False):
+        services.corrective_action_update(action=action, actor=owner, due_on=date(2026, 3, 30))
+    assert (run(date(2026, 3, 28)), run(date(2026, 3, 31))) == (1, 1)
     assert (
         mail.outbox[0].subject
         == "[Accord] Corrective action is due on 2026-03-10: Fix the chat-to-email handoff"
