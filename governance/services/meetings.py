@@ -4,6 +4,7 @@ Actions raised in a meeting go through `corrective_action_raise(meeting=...)`.""
 
 from __future__ import annotations
 
+import zoneinfo
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count
+from django.utils import timezone
 
 from cases.models import Client
 from config.errors import ApplicationError
@@ -238,8 +240,11 @@ def _latest_scorecard(meeting: GovernanceMeeting) -> dict | None:
     whole card is on the scorecard page)."""
     from ..models import Scorecard
 
+    # A month ended before the meeting's (in the client's time zone): never the running month's
+    # draft, which holds a few days' figures.
+    local = timezone.localtime(meeting.scheduled_for, zoneinfo.ZoneInfo(meeting.client.timezone)).date()
     scorecard = (
-        Scorecard.objects.filter(client_id=meeting.client_id, period__lt=meeting.scheduled_for.date())
+        Scorecard.objects.filter(client_id=meeting.client_id, period__lt=local.replace(day=1))
         .order_by("-period")
         .first()
     )
