@@ -33,6 +33,7 @@ from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -664,6 +665,11 @@ def _case_opening(
     )
 
 
+def _bare_address(value: str) -> str:
+    """The address of a From setting, which may carry a display name ("Acme <support@acme>")."""
+    return parseaddr(str(value))[1].lower()
+
+
 def _own_mail(connector: Connector, message: InboundMessage) -> str:
     """Why an inbound e-mail is Accord's own, come back (a reply copied to the support mailbox,
     an alert sent to it): "" when it is not. Ingesting it would make Accord a customer of itself."""
@@ -673,8 +679,8 @@ def _own_mail(connector: Connector, message: InboundMessage) -> str:
         return "Accord's own reply came back"
     sender = str(message.metadata.get("from") or "").lower()
     own = {
-        settings.DEFAULT_FROM_EMAIL.lower(),
-        str((connector.settings or {}).get("from_address") or "").lower(),
+        _bare_address(settings.DEFAULT_FROM_EMAIL),
+        _bare_address((connector.settings or {}).get("from_address") or ""),
     }
     if sender and sender in own:
         return f"sent from Accord's own address {sender}"
@@ -1013,7 +1019,7 @@ def _email_reply(connector: Connector, interaction: Interaction) -> str:
     if not recipient:
         raise DeliveryError("The customer has no e-mail address.")
     from_address = (connector.settings or {}).get("from_address") or settings.DEFAULT_FROM_EMAIL
-    domain = from_address.rpartition("@")[2] or "accord.invalid"
+    domain = _bare_address(from_address).rpartition("@")[2] or "accord.invalid"
     headers = {"Message-ID": f"<accord.{interaction.public_id}@{domain}>"}
     if last_email is not None and last_email.thread_key:
         parent = last_email.thread_key
@@ -1038,7 +1044,7 @@ def _email_reply(connector: Connector, interaction: Interaction) -> str:
 def _reply_copies(meta: dict, recipient: str, from_address: str) -> list[str]:
     """Whom the customer's last e-mail copied (Cc): the reply copies them too, as "reply all"
     does, but for the support addresses the mail was sent to and Accord's own."""
-    ours = {from_address.lower(), settings.DEFAULT_FROM_EMAIL.lower(), recipient.lower()}
+    ours = {_bare_address(from_address), _bare_address(settings.DEFAULT_FROM_EMAIL), recipient.lower()}
     ours.update(str(address).lower() for address in meta.get("to") or [])
     result: list[str] = []
     for address in meta.get("cc") or []:

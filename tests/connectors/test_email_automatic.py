@@ -291,3 +291,23 @@ def test_accords_own_mail_coming_back_is_not_ingested(email_reply, post_event, s
     assert Interaction.objects.count() == interactions
     assert list(Customer.objects.values_list("display_name", flat=True)) == ["Ann Alpha"]
     assert InboundEvent.objects.filter(status="ignored").count() == 2
+
+
+def test_own_mail_is_recognised_when_the_from_setting_has_a_display_name(make_connector, post_event, agent_a):
+    """`from_address` may be written "Alpha Support <support@alpha.example>"."""
+    from django.core import mail as outbox
+
+    email = make_connector("email", settings={"from_address": "Alpha Support <support@alpha.example>"})
+    post_event(email, fixture_bytes("email_plain.eml"), content_type=EML)
+    case = Case.objects.get()
+    reply = services.reply_send(case=case, body="On it.", actor=agent_a)
+    services.reply_deliver(interaction_id=reply.pk)
+    [sent] = outbox.outbox
+    assert sent.extra_headers["Message-ID"] == f"<accord.{reply.public_id}@alpha.example>"
+    copy = (
+        b"From: Alpha Support <support@alpha.example>\r\nTo: Ann.Alpha@Example.com\r\n"
+        b"Subject: Re: Router\r\nMessage-ID: <support-copy-1@alpha.example>\r\n\r\nOn it.\r\n"
+    )
+    response = post_event(email, copy, content_type=EML)
+    assert response.status_code == 202
+    assert response.json()["detail"] == "Not ingested: sent from Accord's own address support@alpha.example."
