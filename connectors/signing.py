@@ -44,8 +44,10 @@ def _candidates(signature_header: str) -> list[str]:
     values = []
     for part in signature_header.replace(" ", ",").split(","):
         scheme, separator, digest = part.strip().partition("=")
-        if separator and scheme == SCHEME and digest:
-            values.append(digest.strip().lower())
+        digest = digest.strip().lower()
+        # Hex only: anything else (non-ASCII included, which compare_digest refuses) matches nothing.
+        if separator and scheme == SCHEME and digest and all(c in "0123456789abcdef" for c in digest):
+            values.append(digest)
     return values
 
 

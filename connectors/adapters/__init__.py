@@ -29,12 +29,28 @@ PARSERS: dict[str, Parser] = {
 BATCH_PARSERS: dict[str, Callable[..., list[InboundMessage]]] = {"whatsapp": whatsapp.parse_all}
 
 
+# What an adapter meeting a payload of an unexpected shape raises (a string where an object
+# was expected, an empty list, a number too large): the payload is unreadable, said as such.
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError)
+
+
+def _shape_error(exc: Exception) -> AdapterError:
+    return AdapterError(
+        "body", f"The payload does not have the expected shape ({type(exc).__name__}: {exc})."
+    )
+
+
 def parse_all(adapter: str, raw: bytes, content_type: str, *, now: datetime) -> list[InboundMessage]:
     """Every message in `raw`, in order: one for most payloads, none for a delivery receipt,
     several for a batched WhatsApp webhook; AdapterError naming the problem otherwise."""
-    if adapter in BATCH_PARSERS and raw.strip():
-        return BATCH_PARSERS[adapter](raw, content_type, now=now)
-    message = parse(adapter, raw, content_type, now=now)
+    try:
+        if adapter in BATCH_PARSERS and raw.strip():
+            return BATCH_PARSERS[adapter](raw, content_type, now=now)
+        message = parse(adapter, raw, content_type, now=now)
+    except AdapterError:
+        raise
+    except _SHAPE_ERRORS as exc:
+        raise _shape_error(exc) from exc
     return [message] if message is not None else []
 
 
@@ -53,7 +69,7 @@ def receipts(adapter: str, raw: bytes, content_type: str) -> list[Receipt]:
         return []
     try:
         return reader(raw, content_type)
-    except AdapterError:
+    except (AdapterError, *_SHAPE_ERRORS):
         return []
 
 

@@ -56,6 +56,7 @@ def test_good_signature_ingests(sms, post_event):
         ("other_secret", "The signature does not match the request body."),
         ("not_a_number", "X-Accord-Timestamp is not a Unix time in seconds."),
         ("no_scheme", "X-Accord-Signature has no 'v1=<hex>' value."),
+        ("not_hex", "X-Accord-Signature has no 'v1=<hex>' value."),
     ],
 )
 def test_refused_signatures_write_nothing(sms, client, case, expected):
@@ -67,9 +68,9 @@ def test_refused_signatures_write_nothing(sms, client, case, expected):
     elif case == "bad":
         headers[signing.SIGNATURE_HEADER] = "v1=" + "0" * 64
     elif case == "old":
-        headers = signing.sign(sms.signing_secret, now - 301, BODY)
+        headers = signing.sign(sms.signing_secret, now - 310, BODY)
     elif case == "future":
-        headers = signing.sign(sms.signing_secret, now + 301, BODY)
+        headers = signing.sign(sms.signing_secret, now + 310, BODY)  # clear of the second that may tick
     elif case == "tampered":
         body = BODY.replace(b"wrong", b"right")
     elif case == "other_secret":
@@ -78,6 +79,8 @@ def test_refused_signatures_write_nothing(sms, client, case, expected):
         headers[signing.TIMESTAMP_HEADER] = "yesterday"
     elif case == "no_scheme":
         headers[signing.SIGNATURE_HEADER] = headers[signing.SIGNATURE_HEADER].replace("v1=", "v0=")
+    elif case == "not_hex":
+        headers[signing.SIGNATURE_HEADER] = "v1=\u00e9\u00e9"  # non-ASCII: compare_digest refuses it
     before = _nothing_written()
     response = client.post(
         reverse("connectors:inbound-events", args=[sms.slug]), data=body, content_type=FORM, headers=headers
@@ -216,3 +219,67 @@ def test_redelivery_returns_200_and_changes_nothing(sms, post_event):
         list(Interaction.objects.values_list("id", "case_id")),
         list(Case.objects.values_list("id", "version", "last_activity_at")),
     ) == snapshot
+
+
+@pytest.mark.parametrize(
+    ("adapter", "payload"),
+    [
+        ("social", {"for_user_id": "1", "tweet_create_events": []}),
+        (
+            "whatsapp",
+            {
+                "object": "whatsapp_business_account",
+                "entry": [
+                    {
+                        "changes": [
+                            {
+                                "value": {
+                                    "messages": [
+                                        {
+                                            "id": "wamid.S1",
+                                            "from": "14155550123",
+                                            "timestamp": "1741000000",
+                                            "type": "text",
+                                            "text": "a string, not an object",
+                                        }
+                                    ]
+                                }
+                            }
+                        ]
+                    }
+                ],
+            },
+        ),
+        (
+            "voice",
+            {
+                "ContactId": "c-1",
+                "CustomerEndpoint": "+14155550123",
+                "InitiationTimestamp": "2025-03-03T10:00:00Z",
+            },
+        ),
+        (
+            "chat",
+            {
+                "event": "message",
+                "session_id": "s-1",
+                "visitor": {"id": "v"},
+                "occurred_at": "2025-03-03T10:00:00Z",
+                "message": {"id": "m-1", "author": ["customer"], "text": "hi"},
+            },
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_a_payload_of_an_unexpected_shape_is_a_400_kept_for_replay(
+    make_connector, post_event, adapter, payload
+):
+    """Valid JSON in a shape the adapter does not expect: a 400 naming the body, and the raw
+    payload kept as a failed event (not a 500 with nothing stored)."""
+    import json
+
+    connector = make_connector(adapter)
+    response = post_event(connector, json.dumps(payload).encode())
+    assert response.status_code == 400, response.content
+    assert "does not have the expected shape" in response.json()["detail"]
+    assert InboundEvent.objects.get(connector=connector).status == "failed"
