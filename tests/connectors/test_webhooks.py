@@ -260,7 +260,8 @@ def test_failure_is_retried_with_backoff_and_every_attempt_logged(
     assert webhooks.webhooks_send_due(now=first_due - timedelta(seconds=1)) == {}
     assert webhooks.webhooks_send_due(now=first_due) == {"retry": 1}
     delivery.refresh_from_db()
-    assert delivery.next_attempt_at - first_due == timedelta(seconds=300)
+    # 300 s after the attempt, which starts as the run reaches it (within a second here)
+    assert timedelta(seconds=300) <= delivery.next_attempt_at - first_due < timedelta(seconds=301)
     assert webhooks.webhooks_send_due(now=delivery.next_attempt_at) == {"delivered": 1}
     assert list(WebhookAttempt.objects.values_list("number", "status_code", "succeeded")) == [
         (1, 500, False),
@@ -415,3 +416,25 @@ def test_sla_breach_delivered_to_server(
     assert WebhookDelivery.objects.filter(state="delivered").count() == 3
     types = [_verify(r)["type"] for r in http_receiver.requests]
     assert types == ["sla.breached"] * 3
+
+
+def test_each_attempt_of_a_periodic_run_is_made_at_its_own_time(
+    subscription, http_receiver, open_case, client_a, queue_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A run lasts up to its budget: an attempt made late in it is claimed, signed and logged at
+    its own time, so its claim's lease runs from when it starts (not from the run's start)."""
+    http_receiver.statuses = [500, 500]
+    with django_capture_on_commit_callbacks(execute=True):
+        open_case(client=client_a, queue=queue_a)
+        open_case(client=client_a, queue=queue_a)
+    due = max(WebhookDelivery.objects.values_list("next_attempt_at", flat=True))
+    ticks = iter(range(0, 10_000, 13))  # every reading of the run's clock: 13 s later
+    monkeypatch.setattr(webhooks.time, "monotonic", lambda: next(ticks))
+    assert webhooks.webhooks_send_due(now=due, budget_seconds=1000) == {"delivered": 2}
+    second_attempts = list(
+        WebhookAttempt.objects.filter(number=2)
+        .order_by("attempted_at")
+        .values_list("attempted_at", flat=True)
+    )
+    assert second_attempts[0] - due >= timedelta(seconds=13)
+    assert second_attempts[1] - second_attempts[0] >= timedelta(seconds=13)
