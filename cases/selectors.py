@@ -62,16 +62,24 @@ def customer_find(*, client: Client, kind: str, value: str) -> Customer | None:
     return identity.customer if identity else None
 
 
-def case_find_by_thread(*, client: Client, thread_keys: list[str], lock: bool = False) -> Case | None:
+def case_find_by_thread(
+    *, client: Client, thread_keys: list[str], lock: bool = False, source: str = ""
+) -> Case | None:
     """The unresolved case holding an interaction with one of `thread_keys`, newest first;
-    `lock`: its row locked for the caller's transaction (still unresolved once locked)."""
+    `lock`: its row locked for the caller's transaction (still unresolved once locked).
+    `source`: only interactions from that source (a chat platform's or a phone system's session
+    and call ids are its own: two platforms of one client can number them alike)."""
     keys = [key for key in thread_keys if key]
     if not keys:
         return None
-    if lock and len(keys) == 1:  # a chat session, a call: the inbound hot path
-        interaction = next(iter(_thread_case_locked(client_id=client.pk, thread_key=keys[0])), None)
+    if lock and len(keys) == 1 and source:  # a chat session, a call: the inbound hot path
+        interaction = next(
+            iter(_thread_case_locked(client_id=client.pk, thread_key=keys[0], source=source)), None
+        )
     else:
         interactions = _by_thread(client.pk).with_thread_key(*keys)
+        if source:
+            interactions = interactions.filter(source=source)
         if lock:
             interactions = interactions.select_for_update(of=("case",))
         interaction = interactions.first()
@@ -87,8 +95,13 @@ def _by_thread(client_id: int) -> QuerySet[Interaction]:
 
 
 @prepared_select
-def _thread_case_locked(client_id: int, thread_key: str) -> QuerySet[Interaction]:
-    return _by_thread(client_id).with_thread_key(thread_key).select_for_update(of=("case",))[:1]
+def _thread_case_locked(client_id: int, thread_key: str, source: str) -> QuerySet[Interaction]:
+    return (
+        _by_thread(client_id)
+        .with_thread_key(thread_key)
+        .filter(source=source)
+        .select_for_update(of=("case",))[:1]
+    )
 
 
 def case_find_continuation(

@@ -593,12 +593,16 @@ _OWN_MESSAGE_ID = re.compile(r"^accord\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 
 
 def _case_find(
-    client: Client, customer: Customer | None, new_customer: bool, message: InboundMessage
+    connector: Connector, customer: Customer | None, new_customer: bool, message: InboundMessage
 ) -> tuple[Case | None, bool]:
     """The case the message joins, and whether its row is locked already (read FOR UPDATE)."""
+    client = connector.client
     if message.thread_refs:
+        # E-mail threads cross mailboxes (a Message-ID is the world's); any other channel's
+        # thread ids are its platform's own.
+        source = "" if message.channel == Channel.EMAIL else connector.slug
         case = case_selectors.case_find_by_thread(
-            client=client, thread_keys=list(message.thread_refs), lock=True
+            client=client, thread_keys=list(message.thread_refs), lock=True, source=source
         )
         if case is not None:
             return case, True
@@ -698,7 +702,7 @@ def _ingest(connector: Connector, message: InboundMessage) -> _Ingested:
     label = _label(connector)
     identities = _normalized_identities(client, message)
     customer, new_customer = _customer_resolve(client, identities, message, label)
-    case, locked = _case_find(client, customer, new_customer, message)
+    case, locked = _case_find(connector, customer, new_customer, message)
     if case is None and message.automatic:
         raise NotIngested(
             f"An automatic message ({message.automatic}) with no case to join: kept as received, "

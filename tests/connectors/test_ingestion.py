@@ -550,3 +550,31 @@ def test_a_message_taken_meanwhile_opens_no_empty_case(make_connector, post_even
     assert list(Case.objects.all()) == [winner]
     assert Interaction.objects.count() == 1
     assert InboundEvent.objects.get().status == "processed"
+
+
+def test_two_chat_platforms_numbering_sessions_alike_never_share_a_case(make_connector, post_event, client_a):
+    """A session id is its platform's own: Bob's session S-1 on the second widget does not join
+    Ann's session S-1 of the first one."""
+    import json
+
+    first, second = make_connector("chat", slug="widget-one"), make_connector("chat", slug="widget-two")
+
+    def started(visitor: str, name: str) -> bytes:
+        return json.dumps(
+            {
+                "event": "session.started",
+                "event_id": f"start-{visitor}",
+                "session_id": "S-1",
+                "occurred_at": "2025-03-03T10:00:00Z",
+                "visitor": {"id": visitor, "name": name},
+                "initial_message": f"Hello from {name}",
+            }
+        ).encode()
+
+    assert post_event(first, started("ann", "Ann")).status_code == 201
+    assert post_event(second, started("bob", "Bob")).status_code == 201
+    cases = {case.customer.display_name: case for case in Case.objects.select_related("customer")}
+    assert set(cases) == {"Ann", "Bob"}
+    assert list(Interaction.objects.filter(case=cases["Ann"]).values_list("body", flat=True)) == [
+        "Hello from Ann"
+    ]
