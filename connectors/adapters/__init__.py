@@ -26,7 +26,10 @@ PARSERS: dict[str, Parser] = {
 
 
 # Adapters whose payloads may batch several messages: they read them all.
-BATCH_PARSERS: dict[str, Callable[..., list[InboundMessage]]] = {"whatsapp": whatsapp.parse_all}
+BATCH_PARSERS: dict[str, Callable[..., list[InboundMessage]]] = {
+    "whatsapp": whatsapp.parse_all,
+    "social": social.parse_all,
+}
 
 
 # What an adapter meeting a payload of an unexpected shape raises (a string where an object

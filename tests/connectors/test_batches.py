@@ -151,3 +151,44 @@ def test_a_batch_stored_without_a_key_splits_into_its_messages_on_replay(whatsap
         ("wamid.B1", "processed"),
     ]
     assert Interaction.objects.count() == 2
+
+
+def _x_delivery(*tweets: tuple[str, str, str]) -> bytes:
+    """An X Account Activity delivery for the account 2244994945 (@AlphaTelecom): tweets given as
+    (id, author id, author handle)."""
+    import json
+
+    return json.dumps(
+        {
+            "for_user_id": "2244994945",
+            "tweet_create_events": [
+                {
+                    "created_at": "Mon Mar 03 10:00:00 +0000 2025",
+                    "id_str": tweet_id,
+                    "text": f"@AlphaTelecom tweet {tweet_id}",
+                    "in_reply_to_status_id_str": None,
+                    "user": {"id_str": user_id, "name": handle, "screen_name": handle},
+                }
+                for tweet_id, user_id, handle in tweets
+            ],
+        }
+    ).encode()
+
+
+def test_an_x_delivery_of_several_tweets_ingests_each_and_skips_the_accounts_own(make_connector, post_event):
+    """X puts several events in one delivery, and echoes the account's own tweets back: each
+    customer's tweet is ingested (none lost behind a 201), the brand's own is no customer's."""
+
+    social = make_connector("social")
+    payload = _x_delivery(
+        ("101", "6253282", "AnnAlpha"), ("102", "2244994945", "AlphaTelecom"), ("103", "777", "BobBeta")
+    )
+    response = post_event(social, payload)
+    assert response.status_code == 201, response.content
+    assert sorted(Interaction.objects.values_list("external_id", flat=True)) == ["x:101", "x:103"]
+    assert sorted(Customer.objects.values_list("display_name", flat=True)) == ["AnnAlpha", "BobBeta"]
+    assert post_event(social, payload).status_code == 200  # delivered again: nothing changes
+    assert Interaction.objects.count() == 2
+    echo_only = post_event(social, _x_delivery(("104", "2244994945", "AlphaTelecom")))
+    assert echo_only.status_code == 202
+    assert Interaction.objects.count() == 2

@@ -224,7 +224,7 @@ def test_redelivery_returns_200_and_changes_nothing(sms, post_event):
 @pytest.mark.parametrize(
     ("adapter", "payload"),
     [
-        ("social", {"for_user_id": "1", "tweet_create_events": []}),
+        ("social", {"for_user_id": "1", "tweet_create_events": ["a string, not an event"]}),
         (
             "whatsapp",
             {
