@@ -7,7 +7,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from cases.api.views import UUID_PATTERN as UUID
+from cases.api.base import UUID_PATTERN as UUID
 from cases.api.views import (
     CaseTimelineViewSet,
     CustomerViewSet,

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import services as case_services
 from cases.choices import UNRESOLVED_STATUSES, AuthorKind, CaseStatus, Direction
+from cases.downloads import attachment_download
 from cases.models import Case
 from config.errors import ApplicationError, ConflictError
 from connectors import services as connector_services
@@ -236,16 +237,7 @@ def case_attachment(request: HttpRequest, public_id, attachment_id: int) -> File
     download (never shown inline, whatever type its sender gave it)."""
     seat = _seat(request)
     case = _case_or_404(seat, public_id)
-    attachment = selectors.case_attachment(case=case, attachment_id=attachment_id)
-    if attachment is None:
-        raise Http404("No such attachment.")
-    try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("The attachment's file is missing.") from exc
-    return FileResponse(
-        handle, as_attachment=True, filename=attachment.filename, content_type=attachment.content_type
-    )
+    return attachment_download(selectors.case_attachment(case=case, attachment_id=attachment_id))
 
 
 @login_required

@@ -114,5 +114,16 @@ class ApiGenericViewSet(ApiViewMixin, viewsets.GenericViewSet):
     pass
 
 
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+class PublicIdLookupMixin:
+    """Rows addressed in URLs by their public id (`{id}`, a UUID), never their integer key."""
+
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = UUID_PATTERN
+
+
 class ApiView(ApiViewMixin, APIView):
     pass

@@ -4,7 +4,7 @@ one service, shape the output."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -14,9 +14,10 @@ from rest_framework.response import Response
 
 from .. import services
 from ..choices import AuthorKind, Direction
+from ..downloads import attachment_download
 from ..models import Case, CaseEvent, Client, Customer, CustomerIdentity, Interaction, Queue
 from .authentication import request_api_key
-from .base import ApiGenericViewSet
+from .base import ApiGenericViewSet, PublicIdLookupMixin
 from .filters import CaseEventFilterSet, CustomerFilterSet, InteractionFilterSet, QueueFilterSet
 from .pagination import KeysetPagination
 from .serializers import (
@@ -32,7 +33,6 @@ from .serializers import (
     SatisfactionSerializer,
 )
 
-UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 CASE_ID_PARAMETER = OpenApiParameter(
     "case_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The case's id."
 )
@@ -45,15 +45,14 @@ CLIENT_PARAMETER = OpenApiParameter(
 )
 
 
-class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericViewSet):
+class CustomerViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, PublicIdLookupMixin, ApiGenericViewSet
+):
     """A client's customers, with their identities (e-mail, phone, chat, social, external CRM id)."""
 
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
     pagination_class = KeysetPagination
-    lookup_field = "public_id"
-    lookup_url_kwarg = "id"
-    lookup_value_regex = UUID_PATTERN
     required_permissions = {
         "list": ["cases.view_customer"],
         "retrieve": ["cases.view_customer"],
@@ -186,16 +185,13 @@ class CaseNestedMixin:
         summary="Append an interaction (historical occurred_at allowed; idempotent by external_id)",
     ),
 )
-class InteractionViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericViewSet):
+class InteractionViewSet(CaseNestedMixin, mixins.ListModelMixin, PublicIdLookupMixin, ApiGenericViewSet):
     """The case's unified timeline of touchpoints. Client systems see and write public messages
     only (inbound and outbound), never the BPO's internal notes."""
 
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilterSet
     pagination_class = KeysetPagination
-    lookup_field = "public_id"
-    lookup_url_kwarg = "id"
-    lookup_value_regex = UUID_PATTERN
     required_permissions = {
         "list": ["cases.view_interaction"],
         "create": ["cases.add_interaction"],
@@ -257,16 +253,7 @@ class InteractionViewSet(CaseNestedMixin, mixins.ListModelMixin, ApiGenericViewS
     @action(detail=True, methods=["get"], url_path=r"attachments/(?P<position>[0-9]{1,4})")
     def attachment(self, request, *args, **kwargs):
         interaction = self.get_object()
-        kept = interaction.attachments.filter(position=int(kwargs["position"])).first()
-        if kept is None:
-            raise Http404
-        try:
-            handle = kept.file.open("rb")
-        except FileNotFoundError as exc:
-            raise Http404 from exc
-        return FileResponse(
-            handle, as_attachment=True, filename=kept.filename, content_type=kept.content_type
-        )
+        return attachment_download(interaction.attachments.filter(position=int(kwargs["position"])).first())
 
 
 @extend_schema_view(list=extend_schema(parameters=[CASE_ID_PARAMETER], summary="The case's timeline (audit)"))

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from cases import services, sync
 from cases.api.authentication import request_api_key
-from cases.api.base import ApiGenericViewSet, ApiView
+from cases.api.base import ApiGenericViewSet, ApiView, PublicIdLookupMixin
 from cases.api.exceptions import PreconditionFailed, conflict_as_precondition
 from cases.api.pagination import (
     KeysetPagination,
@@ -33,7 +33,6 @@ from cases.api.pagination import (
 )
 from cases.api.schema import IF_MATCH_PARAMETER, IF_NONE_MATCH_PARAMETER
 from cases.api.serializers import EARLIEST
-from cases.api.views import UUID_PATTERN
 from cases.models import Case, Client, Queue
 from config.errors import ApplicationError
 
@@ -147,16 +146,13 @@ def _matches_none(request, etag: str) -> bool:
         },
     ),
 )
-class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiGenericViewSet):
+class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PublicIdLookupMixin, ApiGenericViewSet):
     """A client's cases. Each carries its SLA clocks, its breach state and the policy that applies
     (or why none matched). Changes go through the actions, which take `If-Match`."""
 
     serializer_class = CaseSerializer
     filterset_class = CaseFilterSet
     pagination_class = KeysetPagination
-    lookup_field = "public_id"
-    lookup_url_kwarg = "id"
-    lookup_value_regex = UUID_PATTERN
     if_match_actions = ("assign", "set_status", "set_priority", "resolve", "reopen", "upsert_by_external_id")
     required_permissions = {
         "list": ["cases.view_case"],
